@@ -1,0 +1,110 @@
+/* cnx info: what a weights file holds and the preprocessing it carries. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cnx.h"
+#include "commands.h"
+#include "json_output.h"
+
+static const char usage[] =
+    "usage: cnx info [--json] WEIGHTS.safetensors\n"
+    "\n"
+    "Validates a weights file and prints its architecture, parameter count and\n"
+    "the preprocessing it carries (resize, crop, mean, std).\n"
+    "exit status: 0 valid, 2 usage error or invalid weights\n";
+
+static void print_text(const char *path, const cnx_model_info *m) {
+    const cnx_preprocess *p = &m->preprocess;
+    printf("file:          %s\n", path);
+    printf("architecture:  %s\n", m->architecture);
+    printf("depths:       ");
+    for (int s = 0; s < m->num_stages; s++)
+        printf(" %d", m->depths[s]);
+    printf("\nwidths:       ");
+    for (int s = 0; s < m->num_stages; s++)
+        printf(" %d", m->widths[s]);
+    printf("\nclasses:       %d\n", m->num_classes);
+    printf("parameters:    %" PRId64 "\n", m->num_parameters);
+    printf("dtype:         %s\n", m->weights_dtype);
+    printf("naming:        %s\n", m->naming);
+    printf("source:        %s\n", m->source[0] ? m->source : "(not recorded)");
+    printf("preprocessing: Resize(%d, %s) -> CenterCrop(%d) -> /255 -> Normalize(mean=%g,%g,%g std=%g,%g,%g)%s\n",
+           p->resize, m->interpolation[0] ? m->interpolation : "bilinear", p->crop, p->mean[0],
+           p->mean[1], p->mean[2], p->std[0], p->std[1], p->std[2],
+           m->has_preprocess_metadata ? "" : "  (not in the file: torchvision's ImageNet defaults)");
+}
+
+static void print_floats(const float v[3]) {
+    printf("[");
+    for (int c = 0; c < 3; c++) {
+        printf(c ? ", " : "");
+        json_write_float(stdout, v[c]);
+    }
+    printf("]");
+}
+
+static void print_json(const char *path, const cnx_model_info *m) {
+    printf("{\"file\": ");
+    json_write_string(stdout, path);
+    printf(", \"architecture\": ");
+    json_write_string(stdout, m->architecture);
+    printf(", \"depths\": [");
+    for (int s = 0; s < m->num_stages; s++)
+        printf("%s%d", s ? ", " : "", m->depths[s]);
+    printf("], \"widths\": [");
+    for (int s = 0; s < m->num_stages; s++)
+        printf("%s%d", s ? ", " : "", m->widths[s]);
+    printf("], \"classes\": %d, \"parameters\": %" PRId64 ", \"dtype\": ", m->num_classes,
+           m->num_parameters);
+    json_write_string(stdout, m->weights_dtype);
+    printf(", \"naming\": ");
+    json_write_string(stdout, m->naming);
+    printf(", \"source\": ");
+    json_write_string(stdout, m->source);
+    printf(", \"preprocess\": {\"resize\": %d, \"crop\": %d, \"mean\": ", m->preprocess.resize,
+           m->preprocess.crop);
+    print_floats(m->preprocess.mean);
+    printf(", \"std\": ");
+    print_floats(m->preprocess.std);
+    printf(", \"from_file\": %s}}\n", m->has_preprocess_metadata ? "true" : "false");
+}
+
+int cmd_info(int argc, char **argv) {
+    int json = 0;
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            return EXIT_ALL_OK;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (argv[i][0] == '-' || path) {
+            fprintf(stderr, "cnx info: unexpected argument '%s'\n", argv[i]);
+            fputs(usage, stderr);
+            return EXIT_USAGE;
+        } else {
+            path = argv[i];
+        }
+    }
+    if (!path) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    cnx_options options = cnx_default_options();
+    options.device = CNX_DEVICE_CPU; /* info needs no GPU */
+    options.max_batch = 1;
+    cnx_engine *engine;
+    if (cnx_engine_create(path, &options, &engine) != CNX_OK) {
+        fprintf(stderr, "cnx: %s\n", cnx_last_error());
+        return EXIT_USAGE;
+    }
+    cnx_model_info info;
+    cnx_engine_info(engine, &info);
+    if (json)
+        print_json(path, &info);
+    else
+        print_text(path, &info);
+    cnx_engine_destroy(engine);
+    return EXIT_ALL_OK;
+}

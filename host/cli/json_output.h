@@ -1,0 +1,13 @@
+/* Writing JSON strings and numbers for --json output. */
+#ifndef CNX_CLI_JSON_OUTPUT_H
+#define CNX_CLI_JSON_OUTPUT_H
+
+#include <stdio.h>
+
+/* Writes text as a quoted JSON string, escaping what JSON requires. */
+void json_write_string(FILE *out, const char *text);
+
+/* Writes a float with enough digits to round-trip; NaN and inf as null. */
+void json_write_float(FILE *out, double value);
+
+#endif

@@ -1,0 +1,22 @@
+/* Internal: the thread-local "last error" behind cnx_last_error(). */
+#ifndef CNX_HOST_ERROR_H
+#define CNX_HOST_ERROR_H
+
+#include "cnx.h"
+
+#if defined(__GNUC__)
+#define CNX_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CNX_PRINTF(a, b)
+#endif
+
+/* Records a printf-style message for cnx_last_error() and returns status,
+ * so failures read: return cnx_fail(CNX_ERROR_IO, "%s: empty file", path); */
+cnx_status cnx_fail(cnx_status status, const char *format, ...) CNX_PRINTF(2, 3);
+
+/* Prefixes the current message: "PREFIX: old message". Returns status. */
+cnx_status cnx_fail_prefix(cnx_status status, const char *prefix);
+
+void cnx_clear_error(void);
+
+#endif

@@ -1,0 +1,188 @@
+/* cnx: ConvNeXt inference from PyTorch weights, on the CPU or an NVIDIA GPU.
+ *
+ * The one header embedders include. It compiles as C99 and later, and as C++.
+ * Every function returns a cnx_status; on failure, cnx_last_error() gives a
+ * one-line message naming the file and the cause. The library never exits,
+ * aborts or prints.
+ *
+ * Typical use:
+ *
+ *   cnx_options opt = cnx_default_options();
+ *   cnx_engine *engine;
+ *   if (cnx_engine_create("convnext_tiny.safetensors", &opt, &engine) != CNX_OK)
+ *       fprintf(stderr, "%s\n", cnx_last_error());
+ *   cnx_engine_classify(engine, input, n, 224, 224, 5, top);
+ *   cnx_engine_destroy(engine);
+ */
+#ifndef CNX_H
+#define CNX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define CNX_API __attribute__((visibility("default")))
+#else
+#define CNX_API
+#endif
+
+#define CNX_VERSION_MAJOR 0
+#define CNX_VERSION_MINOR 1
+#define CNX_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------ status */
+
+typedef enum cnx_status {
+    CNX_OK = 0,
+    CNX_ERROR_INVALID_ARGUMENT, /* a bad value from the caller */
+    CNX_ERROR_IO,               /* missing, unreadable, empty, or a directory */
+    CNX_ERROR_WEIGHTS,          /* a malformed or inconsistent weights file */
+    CNX_ERROR_IMAGE,            /* a corrupt or truncated image */
+    CNX_ERROR_UNSUPPORTED,      /* well-formed input that cnx does not handle */
+    CNX_ERROR_TOO_LARGE,        /* over a size limit (pixels, header bytes) */
+    CNX_ERROR_OUT_OF_MEMORY,
+    CNX_ERROR_NO_DEVICE,        /* CUDA was asked for and none is usable */
+    CNX_ERROR_DEVICE,           /* a CUDA, cuDNN or cuBLAS call failed */
+    CNX_ERROR_INTERNAL
+} cnx_status;
+
+/* A short name for a status, e.g. "corrupt image". Never NULL. */
+CNX_API const char *cnx_status_string(cnx_status status);
+
+/* The message of the last failed call on this thread, e.g.
+ * "cat.png: PNG truncated after 4096 bytes". Empty when none failed. */
+CNX_API const char *cnx_last_error(void);
+
+/* ----------------------------------------------------------------- engine */
+
+typedef enum cnx_device {
+    CNX_DEVICE_AUTO = 0, /* the GPU when one is usable, else the CPU */
+    CNX_DEVICE_CPU,
+    CNX_DEVICE_CUDA
+} cnx_device;
+
+typedef enum cnx_precision {
+    CNX_PRECISION_FP32 = 0, /* fp32 math, TF32 off */
+    CNX_PRECISION_TF32,
+    CNX_PRECISION_FP16,
+    CNX_PRECISION_BF16
+} cnx_precision;
+
+typedef struct cnx_options {
+    cnx_device device;
+    cnx_precision precision; /* the CPU backend always computes in fp32 */
+    int max_batch;   /* images per forward planned for; larger calls are split */
+    int input_size;  /* planned input height and width; 0: the crop in the file */
+    int num_threads; /* CPU threads; 0: every core */
+    int cuda_device; /* CUDA device ordinal */
+} cnx_options;
+
+CNX_API cnx_options cnx_default_options(void);
+
+/* How an image becomes the model's input, as torchvision's
+ * weights.transforms() does it: Resize(resize, bilinear) -> CenterCrop(crop)
+ * -> scale by 1/255 -> Normalize(mean, std). */
+typedef struct cnx_preprocess {
+    int resize;    /* the short side after resizing */
+    int crop;      /* the side of the square center crop */
+    float mean[3]; /* per channel, RGB, in [0,1] units */
+    float std[3];
+    int normalize; /* 0: stop after the 1/255 scaling */
+} cnx_preprocess;
+
+/* torchvision's ImageNet defaults for ConvNeXt: 236, 224, ImageNet mean/std. */
+CNX_API cnx_preprocess cnx_default_preprocess(void);
+
+#define CNX_MAX_STAGES 4
+
+typedef struct cnx_model_info {
+    char architecture[64]; /* "convnext_tiny", or "convnext" for unnamed shapes */
+    int num_stages;
+    int depths[CNX_MAX_STAGES];
+    int widths[CNX_MAX_STAGES];
+    int num_classes;
+    int64_t num_parameters;
+    char weights_dtype[8];   /* as stored in the file: "F32", "F16", "BF16" */
+    char naming[16];         /* "torchvision" or "timm" */
+    char interpolation[16];  /* from the file's metadata */
+    char source[256];        /* where the weights came from, per the metadata */
+    int has_preprocess_metadata; /* 0: the file carried none; defaults apply */
+    cnx_preprocess preprocess;   /* what the file carries */
+    cnx_device device;           /* what the engine runs on: CPU or CUDA */
+    char device_name[128];
+} cnx_model_info;
+
+typedef struct cnx_engine cnx_engine;
+
+/* Loads and validates a safetensors file and prepares the backend.
+ * options may be NULL for the defaults. *engine is NULL on failure. */
+CNX_API cnx_status cnx_engine_create(const char *weights_path, const cnx_options *options,
+                             cnx_engine **engine);
+
+CNX_API cnx_status cnx_engine_info(const cnx_engine *engine, cnx_model_info *info);
+
+/* Runs the model. input: n images as contiguous float32 [n, 3, height, width]
+ * (already preprocessed). logits: float32 [n, num_classes]. */
+CNX_API cnx_status cnx_engine_forward(cnx_engine *engine, const float *input, int n,
+                              int height, int width, float *logits);
+
+typedef struct cnx_prediction {
+    int class_index;
+    float probability; /* softmax over all classes */
+    float logit;
+} cnx_prediction;
+
+/* Softmax over one row of logits, then the k most probable classes, most
+ * probable first; ties go to the lower class index. */
+CNX_API cnx_status cnx_top_k(const float *logits, int num_classes, int k,
+                     cnx_prediction *top);
+
+/* forward + top_k: top receives n*k predictions, k per image. */
+CNX_API cnx_status cnx_engine_classify(cnx_engine *engine, const float *input, int n,
+                               int height, int width, int k,
+                               cnx_prediction *top);
+
+CNX_API void cnx_engine_destroy(cnx_engine *engine);
+
+/* The built-in ImageNet-1k class names; NULL outside 0..999. */
+CNX_API const char *cnx_imagenet_label(int class_index);
+
+/* ----------------------------------------------------------------- images */
+
+/* Decoded pixels: RGB8, interleaved, rows top to bottom, no padding. */
+typedef struct cnx_image {
+    int width;
+    int height;
+    uint8_t *rgb;
+} cnx_image;
+
+/* Images over this many pixels are refused (as Pillow's decompression-bomb
+ * error does at twice its MAX_IMAGE_PIXELS). */
+#define CNX_DEFAULT_MAX_PIXELS ((int64_t)178956970)
+
+/* Decodes PNG or JPEG (found by magic bytes) to RGB8 with the semantics of
+ * Pillow's Image.convert("RGB"). max_pixels <= 0 means the default. */
+CNX_API cnx_status cnx_image_decode_file(const char *path, int64_t max_pixels,
+                                 cnx_image *image);
+CNX_API cnx_status cnx_image_decode_memory(const void *data, size_t size,
+                                   int64_t max_pixels, cnx_image *image);
+CNX_API void cnx_image_free(cnx_image *image);
+
+/* Pillow-exact Resize(resize, bilinear) + CenterCrop(crop): the uint8 pixels
+ * the model would see, planar [3, crop, crop]. */
+CNX_API cnx_status cnx_preprocess_pixels(const cnx_image *image,
+                                 const cnx_preprocess *params, uint8_t *out);
+
+/* The model's input for one image: float32 [3, crop, crop]. */
+CNX_API cnx_status cnx_preprocess_image(const cnx_image *image,
+                                const cnx_preprocess *params, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CNX_H */
