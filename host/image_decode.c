@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,11 +31,11 @@ cnx_status cnx_image_check_size(const char *name, uint32_t width, uint32_t heigh
     if (width == 0 || height == 0)
         return cnx_fail(CNX_ERROR_IMAGE, "%s: image has zero size (%" PRIu32 "x%" PRIu32 ")",
                         name, width, height);
-    int64_t pixels = (int64_t)width * height;
+    uint64_t pixels = (uint64_t)width * height; /* cannot overflow: both are 32-bit */
     /* cnx_image holds int sizes; a side over INT_MAX is over any sane limit. */
-    if (pixels > max_pixels || width > INT_MAX || height > INT_MAX)
+    if (pixels > (uint64_t)max_pixels || width > INT_MAX || height > INT_MAX)
         return cnx_fail(CNX_ERROR_TOO_LARGE,
-                        "%s: image is %" PRIu32 "x%" PRIu32 " = %" PRId64
+                        "%s: image is %" PRIu32 "x%" PRIu32 " = %" PRIu64
                         " pixels, over the limit of %" PRId64 " pixels",
                         name, width, height, pixels, max_pixels);
     return CNX_OK;
@@ -118,10 +119,11 @@ static cnx_status decode_named(const uint8_t *data, size_t size, const char *nam
     if (looks_like_text(data, size))
         return cnx_fail(CNX_ERROR_UNSUPPORTED,
                         "%s: not a PNG or JPEG image (it looks like a text file)", name);
-    return cnx_fail(CNX_ERROR_UNSUPPORTED,
-                    "%s: not a PNG or JPEG image (unknown leading bytes %02x %02x %02x %02x)",
-                    name, data[0], size > 1 ? data[1] : 0, size > 2 ? data[2] : 0,
-                    size > 3 ? data[3] : 0);
+    char leading[16] = "";
+    for (size_t i = 0; i < size && i < 4; i++)
+        snprintf(leading + 3 * i, sizeof leading - 3 * i, " %02x", data[i]);
+    return cnx_fail(CNX_ERROR_UNSUPPORTED, "%s: not a PNG or JPEG image (it starts with%s)", name,
+                    leading);
 }
 
 /* ------------------------------------------------------------- file reading */

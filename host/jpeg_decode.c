@@ -86,7 +86,7 @@ static void on_libjpeg_message(j_common_ptr cinfo, int msg_level) {
     case JWRN_JPEG_EOF:
         if (d->all_rows_read)
             return;
-        d->status = cnx_fail(CNX_ERROR_IMAGE, "%s: JPEG truncated (the file ends after %zu bytes)",
+        d->status = cnx_fail(CNX_ERROR_IMAGE, "%s: JPEG truncated (it ends after %zu bytes)",
                              d->name, d->size);
         longjmp(d->escape, 1);
     case JWRN_HIT_MARKER:

@@ -71,7 +71,7 @@ static void on_libpng_warning(png_structp png, png_const_charp message) {
 static void read_from_memory(png_structp png, png_bytep out, size_t length) {
     png_decoder *d = png_get_io_ptr(png);
     if (length > d->size - d->offset) {
-        d->status = cnx_fail(CNX_ERROR_IMAGE, "%s: PNG truncated (the file ends after %zu bytes)",
+        d->status = cnx_fail(CNX_ERROR_IMAGE, "%s: PNG truncated (it ends after %zu bytes)",
                              d->name, d->size);
         png_longjmp(png, 1);
     }
@@ -141,10 +141,9 @@ static cnx_status decode_with_libpng(png_decoder *d, int64_t max_pixels) {
     png_read_info(d->png, d->info);
 
     png_uint_32 width, height;
-    int bit_depth, color_type, interlace_type;
+    int bit_depth, color_type;
     /* The size was checked from the raw IHDR before libpng started. */
-    png_get_IHDR(d->png, d->info, &width, &height, &bit_depth, &color_type, &interlace_type,
-                 NULL, NULL);
+    png_get_IHDR(d->png, d->info, &width, &height, &bit_depth, &color_type, NULL, NULL, NULL);
 
     png_row_format format = {.color_type = color_type};
     if (color_type == PNG_COLOR_TYPE_PALETTE &&

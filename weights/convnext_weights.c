@@ -7,7 +7,6 @@
 
 #include "convnext_weights.h"
 
-#include <float.h>
 #include <inttypes.h>
 #include <locale.h>
 #include <math.h>
@@ -368,7 +367,7 @@ static cnx_status convert_values(const loader *l, cnx_convnext_weights *w) {
                         l->path, total);
     w->num_parameters = total;
     w->arena = malloc(total ? (size_t)total * sizeof(float) : 1);
-    w->block_storage = calloc(l->total_blocks, sizeof *w->block_storage);
+    w->block_storage = calloc((size_t)l->total_blocks, sizeof *w->block_storage);
     if (!w->arena || !w->block_storage)
         return cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "%s: out of memory for %" PRId64
                         " parameters", l->path, total);
@@ -523,6 +522,9 @@ static cnx_status load(loader *l, cnx_convnext_weights *w) {
 }
 
 cnx_status cnx_convnext_weights_load(const char *path, cnx_convnext_weights *weights) {
+    if (!path || !weights)
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "cnx_convnext_weights_load: %s is NULL",
+                        path ? "weights" : "path");
     memset(weights, 0, sizeof *weights);
     cnx_safetensors st;
     cnx_status status = cnx_safetensors_open(path, &st);

@@ -290,6 +290,8 @@ static cnx_status parse_json(const char *path, const char *text, size_t length,
     size_t end = json_tokener_get_parse_end(tokener);
     json_tokener_free(tokener);
 
+    if (!*root && error == json_tokener_success) /* the literal null */
+        return cnx_fail(CNX_ERROR_WEIGHTS, "%s: safetensors header is not a JSON object", path);
     if (!*root) {
         const char *cause = error == json_tokener_continue
                                 ? "unexpected end of data"
@@ -381,6 +383,8 @@ static cnx_status start(const char *name, cnx_safetensors *st) {
 
 cnx_status cnx_safetensors_open_memory(const void *bytes, size_t size, const char *name,
                                        cnx_safetensors *st) {
+    if ((!bytes && size) || !name || !st)
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "cnx_safetensors_open_memory: bad arguments");
     cnx_status status = start(name, st);
     if (status == CNX_OK) status = parse_header(bytes, size, st);
     if (status != CNX_OK) cnx_safetensors_close(st);
@@ -388,6 +392,9 @@ cnx_status cnx_safetensors_open_memory(const void *bytes, size_t size, const cha
 }
 
 cnx_status cnx_safetensors_open(const char *path, cnx_safetensors *st) {
+    if (!path || !st)
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "cnx_safetensors_open: %s is NULL",
+                        path ? "st" : "path");
     memset(st, 0, sizeof *st);
     /* O_NONBLOCK: opening a FIFO must not hang; regular files ignore it. */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);

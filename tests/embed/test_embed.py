@@ -63,6 +63,9 @@ def main():
     weights = os.path.join(args.reference, "model_torchvision.safetensors")
     for binary in (os.path.join(consumer_build, "classify"), pkg_binary):
         out = os.path.join(args.work, "logits.raw")
+        if not os.path.exists(binary):
+            check(f"{os.path.basename(binary)} classifies like torch", False, "not built")
+            continue
         done = run([binary, weights, raw_input, str(inputs.shape[0]), str(inputs.shape[2]), out])
         ok = done.returncode == 0 and os.path.exists(out)
         if ok:

@@ -220,6 +220,8 @@ static const header_case header_cases[] = {
      CNX_ERROR_WEIGHTS, "not valid JSON"},
     {"JSON array", "[1,2,3]", UINT64_MAX, 8, CNX_ERROR_WEIGHTS, "not a JSON object"},
     {"JSON string", "\"hello\"", UINT64_MAX, 8, CNX_ERROR_WEIGHTS, "not a JSON object"},
+    {"JSON null", "null    ", UINT64_MAX, 8, CNX_ERROR_WEIGHTS, "not a JSON object"},
+    {"tensor entry null", "{\"t\":null}", UINT64_MAX, 8, CNX_ERROR_WEIGHTS, "not an object"},
     {"invalid UTF-8", "{\"\xff\xfe\":1}", UINT64_MAX, 8, CNX_ERROR_WEIGHTS, "not valid JSON"},
     {"entry not an object", "{\"t\":5}", UINT64_MAX, 8, CNX_ERROR_WEIGHTS, "not an object"},
     {"dtype missing", "{\"t\":{\"shape\":[2],\"data_offsets\":[0,8]}}", UINT64_MAX, 8,
