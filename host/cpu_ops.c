@@ -70,7 +70,10 @@ void cpu_depthwise_conv7(float *out, const float *in, const float *weight,
  * coefficients Eigen and XLA use for float. No branches or libm calls, so the
  * GELU loop vectorizes; libm's erff would make GELU cost more than the GEMMs. */
 float cpu_erf(float x) {
-    x = fminf(fmaxf(x, -4.0f), 4.0f);
+    /* Comparisons, not fminf/fmaxf: those are libm calls unless NaNs are
+     * ruled out, and a call in the loop stops it from vectorizing. */
+    x = x < -4.0f ? -4.0f : x;
+    x = x > 4.0f ? 4.0f : x;
     const float x2 = x * x;
     float p = -2.72614225801306e-10f;
     p = p * x2 + 2.77068142495902e-08f;
