@@ -3,7 +3,6 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 
 static _Thread_local char last_error[1024];
 
@@ -33,12 +32,5 @@ cnx_status cnx_fail(cnx_status status, const char *format, ...) {
     va_start(args, format);
     vsnprintf(last_error, sizeof last_error, format, args);
     va_end(args);
-    return status;
-}
-
-cnx_status cnx_fail_prefix(cnx_status status, const char *prefix) {
-    char old[sizeof last_error];
-    memcpy(old, last_error, sizeof old);
-    snprintf(last_error, sizeof last_error, "%s: %s", prefix, old);
     return status;
 }

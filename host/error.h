@@ -14,9 +14,6 @@
  * so failures read: return cnx_fail(CNX_ERROR_IO, "%s: empty file", path); */
 cnx_status cnx_fail(cnx_status status, const char *format, ...) CNX_PRINTF(2, 3);
 
-/* Prefixes the current message: "PREFIX: old message". Returns status. */
-cnx_status cnx_fail_prefix(cnx_status status, const char *prefix);
-
 void cnx_clear_error(void);
 
 #endif
