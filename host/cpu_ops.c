@@ -6,6 +6,16 @@
 #include <math.h>
 #include <string.h>
 
+/* The loops that are compute-bound get an AVX2+FMA clone next to the baseline
+ * x86-64 one; the loader picks by CPU at run time (GCC function multiversioning),
+ * so one binary runs everywhere and uses 8-wide vectors where they exist. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CNX_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define CNX_VECTOR_CLONES
+#endif
+
+CNX_VECTOR_CLONES
 void cpu_layernorm(float *x, size_t pixels, int channels, const float *gain,
                    const float *bias) {
 #pragma omp parallel for schedule(static)
@@ -32,6 +42,7 @@ void cpu_layernorm(float *x, size_t pixels, int channels, const float *gain,
     }
 }
 
+CNX_VECTOR_CLONES
 void cpu_depthwise_conv7(float *out, const float *in, const float *weight,
                          const float *bias, int batch, int height, int width,
                          int channels) {
@@ -91,6 +102,7 @@ float cpu_erf(float x) {
     return p / q;
 }
 
+CNX_VECTOR_CLONES
 void cpu_bias_gelu(float *x, size_t rows, int channels, const float *bias) {
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < rows; r++) {
