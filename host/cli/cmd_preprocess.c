@@ -137,14 +137,19 @@ int cmd_preprocess(int argc, char **argv) {
     if (inputs.count == 0)
         fprintf(stderr, "cnx: warning: no .png/.jpg/.jpeg images found; writing an empty array\n");
 
+    /* One image at a time straight into the file, so memory stays bounded
+     * however many images there are. */
     const size_t per_image = (size_t)3 * (size_t)params.crop * (size_t)params.crop;
     const size_t item = pixels ? 1 : sizeof(float);
-    void *data = malloc(inputs.count ? inputs.count * per_image * item : 1);
-    if (!data) {
-        fprintf(stderr, "cnx: out of memory for %zu images of 3x%dx%d\n", inputs.count,
-                params.crop, params.crop);
+    void *slot = malloc(per_image * item);
+    const int64_t shape[4] = {(int64_t)inputs.count, 3, params.crop, params.crop};
+    FILE *out = slot ? npy_begin(output, pixels ? NPY_UINT8 : NPY_FLOAT32, 4, shape) : NULL;
+    if (!out) {
+        if (!slot)
+            fprintf(stderr, "cnx: out of memory for an image of 3x%dx%d\n", params.crop, params.crop);
+        free(slot);
         inputs_free(&inputs);
-        return EXIT_SOME_FAILED;
+        return EXIT_USAGE;
     }
 
     size_t failed = 0;
@@ -154,29 +159,26 @@ int cmd_preprocess(int argc, char **argv) {
         cnx_status status = cnx_image_decode_file(path, 0, &image);
         if (status == CNX_OK) {
             if (pixels)
-                status = cnx_preprocess_pixels(&image, &params, (uint8_t *)data + i * per_image);
+                status = cnx_preprocess_pixels(&image, &params, slot);
             else
-                status = cnx_preprocess_image(&image, &params, (float *)data + i * per_image);
+                status = cnx_preprocess_image(&image, &params, slot);
             cnx_image_free(&image);
         }
         if (status != CNX_OK) {
             report_image_error(path);
             failed++;
             if (pixels) {
-                memset((uint8_t *)data + i * per_image, 0, per_image);
+                memset(slot, 0, per_image);
             } else {
-                float *slot = (float *)data + i * per_image;
                 for (size_t j = 0; j < per_image; j++)
-                    slot[j] = NAN;
+                    ((float *)slot)[j] = NAN;
             }
         }
+        fwrite(slot, item, per_image, out);
     }
-
-    int64_t shape[4] = {(int64_t)inputs.count, 3, params.crop, params.crop};
-    int written = npy_write(output, data, pixels ? NPY_UINT8 : NPY_FLOAT32, 4, shape) == 0;
-    free(data);
+    free(slot);
     inputs_free(&inputs);
-    if (!written)
-        return EXIT_SOME_FAILED;
+    if (npy_end(out, output) != 0)
+        return EXIT_USAGE;
     return failed ? EXIT_SOME_FAILED : EXIT_ALL_OK;
 }
