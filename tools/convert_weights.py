@@ -317,7 +317,8 @@ def cast_tensors(state_dict, dtype="f32"):
     return out
 
 
-def _positive_int(text):
+def positive_int(text):
+    """argparse type: a positive integer."""
     try:
         v = int(text)
     except ValueError:
@@ -364,9 +365,9 @@ def build_parser():
                    help="architecture name to record, instead of the one inferred from the shapes "
                         "(convnext_tiny, ..., or 'convnext' for unnamed shapes); also selects the "
                         "default preprocessing")
-    p.add_argument("--resize", metavar="N", type=_positive_int,
+    p.add_argument("--resize", metavar="N", type=positive_int,
                    help="short side after resizing (default: torchvision's, e.g. 236 for tiny)")
-    p.add_argument("--crop", metavar="N", type=_positive_int, help="center crop side (default: 224)")
+    p.add_argument("--crop", metavar="N", type=positive_int, help="center crop side (default: 224)")
     p.add_argument("--mean", metavar="r,g,b", type=_triple(False),
                    help="per-channel mean in [0,1] units (default: 0.485,0.456,0.406)")
     p.add_argument("--std", metavar="r,g,b", type=_triple(True),

@@ -9,6 +9,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import convert_weights  # noqa: E402  (torch-free at import time)
 
 PROG = "make_reference.py"
 
@@ -118,16 +119,6 @@ def _seed(text):
     return v
 
 
-def _positive(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return v
-
-
 def build_parser():
     p = argparse.ArgumentParser(
         prog=PROG,
@@ -144,8 +135,8 @@ def build_parser():
                        "S=224), with ImageNet mean/std. Exit status: 0 on success, 2 on error.")
     p.add_argument("--config", required=True, choices=list(CONFIGS), help="model shape")
     p.add_argument("--seed", required=True, type=_seed, metavar="S", help="random seed (integer)")
-    p.add_argument("--batch", required=True, type=_positive, metavar="N", help="images in input.npy")
-    p.add_argument("--size", type=_positive, metavar="S",
+    p.add_argument("--batch", required=True, type=convert_weights.positive_int, metavar="N", help="images in input.npy")
+    p.add_argument("--size", type=convert_weights.positive_int, metavar="S",
                    help="input height and width, a multiple of 32 (default: 64, or 224 for tiny)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     return p
@@ -171,7 +162,6 @@ def main(argv=None):
     import torch
     import torchvision
 
-    import convert_weights
     import convnext_names
     import safetensors_io
 

@@ -1,0 +1,24 @@
+/* The head's first half: global average pool over each image's pixels, then
+ * the head LayerNorm (no affine: folded into the classifier), in fp32,
+ * written as the GEMM input type. */
+#ifndef CNX_KERNELS_AVGPOOL_LAYERNORM_CUH
+#define CNX_KERNELS_AVGPOOL_LAYERNORM_CUH
+
+#include "kernel_common.cuh"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* in: fp32 [batch, pixels, C]; out: dtype [batch, C]. The pixel sum of a
+ * channel runs in pixel order, in fp32, then divides by pixels (as the CPU
+ * backend does). C up to 12288.
+ * Launch: one 256-thread block per image, C floats of shared memory. */
+cudaError_t avgpool_layernorm_forward(void *out, const float *in, int batch, int pixels,
+                                      int channels, cnx_act_dtype dtype, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
