@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "input_file.h"
 
 /* What messages call an image given by cnx_image_decode_memory. */
 #define MEMORY_IMAGE_NAME "<memory>"
@@ -131,19 +132,11 @@ static cnx_status decode_named(const uint8_t *data, size_t size, const char *nam
 /* Reads all of path into a malloc'd buffer. Reads until end of file rather
  * than trusting st_size, so pipes and files that change size work too. */
 static cnx_status read_whole_file(const char *path, uint8_t **data, size_t *size) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return cnx_fail(CNX_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
     struct stat info;
-    if (fstat(fd, &info) != 0) {
-        int error = errno;
-        close(fd);
-        return cnx_fail(CNX_ERROR_IO, "%s: cannot stat: %s", path, strerror(error));
-    }
-    if (S_ISDIR(info.st_mode)) {
-        close(fd);
-        return cnx_fail(CNX_ERROR_IO, "%s: is a directory, not an image file", path);
-    }
+    cnx_status opened = cnx_open_input_file(path, "an image file", &fd, &info);
+    if (opened != CNX_OK)
+        return opened;
     size_t capacity = S_ISREG(info.st_mode) && info.st_size > 0 ? (size_t)info.st_size + 1 : 65536;
     if (capacity > MAX_IMAGE_FILE_BYTES)
         capacity = MAX_IMAGE_FILE_BYTES;

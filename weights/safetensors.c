@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "error.h"
+#include "input_file.h"
 
 #define HEADER_LENGTH_BYTES 8
 
@@ -396,19 +397,10 @@ cnx_status cnx_safetensors_open(const char *path, cnx_safetensors *st) {
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "cnx_safetensors_open: %s is NULL",
                         path ? "st" : "path");
     memset(st, 0, sizeof *st);
-    /* O_NONBLOCK: opening a FIFO must not hang; regular files ignore it. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return cnx_fail(CNX_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
     struct stat info;
-    if (fstat(fd, &info) != 0) {
-        int error = errno;
-        close(fd);
-        return cnx_fail(CNX_ERROR_IO, "%s: cannot stat: %s", path, strerror(error));
-    }
-    if (S_ISDIR(info.st_mode)) {
-        close(fd);
-        return cnx_fail(CNX_ERROR_IO, "%s: is a directory, not a safetensors file", path);
-    }
+    cnx_status opened = cnx_open_input_file(path, "a safetensors file", &fd, &info);
+    if (opened != CNX_OK) return opened;
     if (!S_ISREG(info.st_mode)) {
         close(fd);
         return cnx_fail(CNX_ERROR_IO, "%s: not a regular file", path);
