@@ -24,11 +24,11 @@
  *     Pillow runs the horizontal pass only over the rows the vertical pass reads;
  *     rows are independent, so that changes no value.
  *
- * Floating point: nothing here has a multiply feeding an add whose rounding
- * FMA contraction could change (the products are by powers of two, by 0.5-offset
- * integers whose sum is added to 0, or come last), and CUDA's default float and
- * double division is IEEE round-to-nearest. Do not build these with
- * -use_fast_math / -ffast-math: the results would no longer be Pillow's.
+ * Floating point: (i + 0.5) * scale is inexact, so a fused multiply-add into
+ * the following subtraction could move a filter bound to the neighbouring
+ * integer. The C files that include this header are compiled with
+ * -ffp-contract=off and the CUDA ones with --fmad=false (see CMakeLists.txt). Never build them with -use_fast_math / -ffast-math: the
+ * results would no longer be Pillow's.
  */
 #ifndef CNX_PILLOW_RESAMPLE_H
 #define CNX_PILLOW_RESAMPLE_H

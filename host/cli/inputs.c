@@ -72,7 +72,8 @@ static int walk(const char *dir, const char *const *extensions, input_list *list
         count++;
     }
     closedir(d);
-    qsort(names, count, sizeof *names, compare_names);
+    if (count > 0) /* qsort(NULL, 0) is undefined behaviour */
+        qsort(names, count, sizeof *names, compare_names);
     for (size_t i = 0; i < count && status == 0; i++) {
         size_t len = strlen(dir) + strlen(names[i]) + 2;
         char *path = malloc(len);

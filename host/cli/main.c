@@ -13,6 +13,7 @@ typedef struct {
 
 static const subcommand subcommands[] = {
     {"classify", cmd_classify, "top-k classes for images or .npy tensors"},
+    {"eval", cmd_eval, "top-1/top-5 accuracy over a folder of labelled images"},
     {"preprocess", cmd_preprocess, "write the model's input (or the pixels) as .npy"},
     {"stats", cmd_stats, "per-channel mean and std of a set of images"},
     {"info", cmd_info, "architecture and preprocessing carried by a weights file"},
