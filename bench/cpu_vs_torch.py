@@ -26,7 +26,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "tools"))
 class Options(ctypes.Structure):
     """cnx_options from include/cnx.h."""
     _fields_ = [("device", ctypes.c_int), ("precision", ctypes.c_int), ("max_batch", ctypes.c_int),
-                ("input_size", ctypes.c_int), ("num_threads", ctypes.c_int), ("cuda_device", ctypes.c_int)]
+                ("input_size", ctypes.c_int), ("num_threads", ctypes.c_int), ("cuda_device", ctypes.c_int),
+                ("cuda_stream", ctypes.c_void_p)]
 
 
 def load_cnx(lib_path, weights, batch, threads):

@@ -1,4 +1,5 @@
 /* The engine: loads weights once, picks a backend, runs batches. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +7,7 @@
 
 #include "convnext_weights.h"
 #include "cpu_backend.h"
+#include "cuda_backend.h"
 #include "device.h"
 #include "error.h"
 
@@ -20,6 +22,7 @@ struct cnx_engine {
     cnx_device device;
     char device_name[128];
     cpu_backend *cpu;
+    cuda_backend *cuda; /* set instead of cpu when the engine runs on CUDA */
     int backend_batch; /* images per backend call */
     float *logits;     /* [backend_batch, classes], for classify */
 };
@@ -37,6 +40,9 @@ void cnx_engine_destroy(cnx_engine *engine) {
     if (!engine)
         return;
     cpu_backend_destroy(engine->cpu);
+#ifdef CNX_HAVE_CUDA
+    cuda_backend_destroy(engine->cuda);
+#endif
     cnx_convnext_weights_free(&engine->weights);
     free(engine->logits);
     free(engine);
@@ -56,22 +62,63 @@ static cnx_status check_options(const cnx_options *o) {
     return CNX_OK;
 }
 
-/* AUTO takes the GPU when one is usable; until the CUDA backend lands,
- * cnx runs on the CPU and says so when CUDA is asked for explicitly. */
+static const char *precision_name(cnx_precision precision) {
+    switch (precision) {
+    case CNX_PRECISION_FP32: return "fp32";
+    case CNX_PRECISION_TF32: return "tf32";
+    case CNX_PRECISION_FP16: return "fp16";
+    case CNX_PRECISION_BF16: return "bf16";
+    }
+    return "?";
+}
+
+/* CUDA when asked for (NO_DEVICE, with the reason, when none is usable), or
+ * under AUTO when a device is usable and this build has the CUDA backend;
+ * else the CPU. */
 static cnx_status choose_device(cnx_engine *engine) {
-    if (engine->options.device == CNX_DEVICE_CUDA) {
-        char why[256];
-        if (!cnx_cuda_usable(engine->options.cuda_device, engine->device_name,
-                             sizeof engine->device_name, why, sizeof why))
+    const cnx_options *o = &engine->options;
+    if (o->device != CNX_DEVICE_CPU) {
+        char name[96], why[256];
+        int usable = cnx_cuda_usable(o->cuda_device, name, sizeof name, why, sizeof why);
+#ifdef CNX_HAVE_CUDA
+        if (usable)
+            usable = cuda_backend_supported(o->cuda_device, why, sizeof why);
+#endif
+        if (usable) {
+            engine->device = CNX_DEVICE_CUDA;
+            snprintf(engine->device_name, sizeof engine->device_name, "%s, %s", name,
+                     precision_name(o->precision));
+            return CNX_OK;
+        }
+        if (o->device == CNX_DEVICE_CUDA)
             return cnx_fail(CNX_ERROR_NO_DEVICE, "--device cuda: %s", why);
-        return cnx_fail(CNX_ERROR_UNSUPPORTED,
-                        "--device cuda: found %s, but this build of cnx has no CUDA "
-                        "forward yet; use --device cpu", engine->device_name);
     }
     engine->device = CNX_DEVICE_CPU;
-    snprintf(engine->device_name, sizeof engine->device_name, "CPU (fp32, %d threads)",
-             cnx_cpu_thread_count(engine->options.num_threads));
+    /* The CPU computes fp32 whatever precision was asked for; say so. */
+    if (o->precision == CNX_PRECISION_FP32)
+        snprintf(engine->device_name, sizeof engine->device_name, "CPU (fp32, %d threads)",
+                 cnx_cpu_thread_count(o->num_threads));
+    else
+        snprintf(engine->device_name, sizeof engine->device_name,
+                 "CPU (fp32; %s asked for, the CPU computes fp32; %d threads)",
+                 precision_name(o->precision), cnx_cpu_thread_count(o->num_threads));
     return CNX_OK;
+}
+
+static cnx_status create_backend(cnx_engine *engine, int input_size) {
+    const cnx_options *o = &engine->options;
+    if (engine->device == CNX_DEVICE_CUDA) {
+#ifdef CNX_HAVE_CUDA
+        engine->backend_batch = o->max_batch;
+        return cuda_backend_create(&engine->weights, o->precision, o->max_batch, input_size,
+                                   o->cuda_device, o->cuda_stream, &engine->cuda);
+#else
+        return cnx_fail(CNX_ERROR_INTERNAL, "CUDA chosen in a build without CUDA");
+#endif
+    }
+    engine->backend_batch = o->max_batch < CPU_MAX_BATCH ? o->max_batch : CPU_MAX_BATCH;
+    return cpu_backend_create(&engine->weights, engine->backend_batch, input_size,
+                              o->num_threads, &engine->cpu);
 }
 
 cnx_status cnx_engine_create(const char *weights_path, const cnx_options *options,
@@ -97,11 +144,9 @@ cnx_status cnx_engine_create(const char *weights_path, const cnx_options *option
         status = choose_device(engine);
     if (status == CNX_OK) {
         const int input_size = options->input_size ? options->input_size : engine->weights.preprocess.crop;
-        engine->backend_batch = options->max_batch < CPU_MAX_BATCH ? options->max_batch : CPU_MAX_BATCH;
-        status = cpu_backend_create(&engine->weights, engine->backend_batch, input_size,
-                                    options->num_threads, &engine->cpu);
+        status = create_backend(engine, input_size);
     }
-    if (status == CNX_OK) {
+    if (status == CNX_OK && engine->cpu) { /* the CPU's classify buffer; CUDA ranks on the device */
         engine->logits = malloc(sizeof(float) * engine->backend_batch * engine->weights.num_classes);
         if (!engine->logits)
             status = cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "out of memory");
@@ -136,8 +181,8 @@ cnx_status cnx_engine_info(const cnx_engine *engine, cnx_model_info *info) {
     return CNX_OK;
 }
 
-static cnx_status check_input(const cnx_engine *engine, const float *input, int n,
-                              int height, int width) {
+static cnx_status check_shape(const cnx_engine *engine, const float *input, int n, int height,
+                              int width) {
     if (!input || n < 0)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "forward: NULL input or negative batch");
     /* Each stage halves the side after the stem's 4x; the last must keep a pixel. */
@@ -145,11 +190,42 @@ static cnx_status check_input(const cnx_engine *engine, const float *input, int 
     if (height < smallest || width < smallest || height > 16384 || width > 16384)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT,
                         "input is %dx%d; this model needs sides in %d..16384", height, width, smallest);
-    const size_t count = (size_t)n * 3 * height * width;
-    for (size_t i = 0; i < count; i++)
-        if (!isfinite(input[i]))
-            return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "input image %zu has a non-finite value",
-                            i / ((size_t)3 * height * width));
+    return CNX_OK;
+}
+
+static cnx_status check_input(const cnx_engine *engine, const float *input, int n,
+                              int height, int width) {
+    cnx_status status = check_shape(engine, input, n, height, width);
+    if (status != CNX_OK)
+        return status;
+    /* Per image, without an early exit so that the scan vectorizes. */
+    const size_t image = (size_t)3 * height * width;
+    for (int i = 0; i < n; i++) {
+        const float *x = input + (size_t)i * image;
+        int bad = 0;
+        for (size_t j = 0; j < image; j++)
+            bad |= !(fabsf(x[j]) <= FLT_MAX);
+        if (bad)
+            return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "input image %d has a non-finite value", i);
+    }
+    return CNX_OK;
+}
+
+/* Images per backend call at this input size. */
+static cnx_status chunk_size(const cnx_engine *engine, int height, int width, int *chunk) {
+    *chunk = engine->backend_batch;
+#ifdef CNX_HAVE_CUDA
+    if (engine->cuda) {
+        *chunk = cuda_backend_capacity(engine->cuda, height, width);
+        if (*chunk < 1)
+            return cnx_fail(CNX_ERROR_INVALID_ARGUMENT,
+                            "input is %dx%d, larger than the GPU buffers were planned for; "
+                            "create the engine with a larger input_size", height, width);
+    }
+#else
+    (void)height;
+    (void)width;
+#endif
     return CNX_OK;
 }
 
@@ -158,10 +234,20 @@ cnx_status cnx_engine_forward(cnx_engine *engine, const float *input, int n, int
     if (!engine || !logits)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "forward: NULL engine or logits");
     cnx_status status = check_input(engine, input, n, height, width);
+    int chunk = 0;
+    if (status == CNX_OK)
+        status = chunk_size(engine, height, width, &chunk);
     const size_t image_floats = (size_t)3 * height * width;
     const int classes = engine->weights.num_classes;
-    for (int done = 0; done < n && status == CNX_OK; done += engine->backend_batch) {
-        const int count = n - done < engine->backend_batch ? n - done : engine->backend_batch;
+    for (int done = 0; done < n && status == CNX_OK; done += chunk) {
+        const int count = n - done < chunk ? n - done : chunk;
+#ifdef CNX_HAVE_CUDA
+        if (engine->cuda) {
+            status = cuda_backend_forward(engine->cuda, input + done * image_floats, 0, count,
+                                          height, width, logits + (size_t)done * classes, 0);
+            continue;
+        }
+#endif
         status = cpu_backend_forward(engine->cpu, input + done * image_floats, count, height,
                                      width, logits + (size_t)done * classes);
     }
@@ -175,6 +261,22 @@ cnx_status cnx_engine_classify(cnx_engine *engine, const float *input, int n, in
     const int classes = engine->weights.num_classes;
     if (k < 1 || k > classes)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "classify: k = %d, expected 1..%d", k, classes);
+#ifdef CNX_HAVE_CUDA
+    if (engine->cuda) {
+        /* Softmax and top-k on the device: only n*k predictions come back. */
+        cnx_status status = check_input(engine, input, n, height, width);
+        int chunk = 0;
+        if (status == CNX_OK)
+            status = chunk_size(engine, height, width, &chunk);
+        const size_t image = (size_t)3 * height * width;
+        for (int done = 0; done < n && status == CNX_OK; done += chunk) {
+            const int count = n - done < chunk ? n - done : chunk;
+            status = cuda_backend_classify(engine->cuda, input + done * image, 0, count, height,
+                                           width, k, top + (size_t)done * k);
+        }
+        return status;
+    }
+#endif
     const size_t image_floats = (size_t)3 * height * width;
     for (int done = 0; done < n; done += engine->backend_batch) {
         const int count = n - done < engine->backend_batch ? n - done : engine->backend_batch;
@@ -187,4 +289,85 @@ cnx_status cnx_engine_classify(cnx_engine *engine, const float *input, int n, in
             return status;
     }
     return CNX_OK;
+}
+
+/* ------------------------------------------------------ device pointers */
+
+cnx_status cnx_engine_set_cuda_stream(cnx_engine *engine, void *cuda_stream) {
+    if (!engine)
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "set_cuda_stream: NULL engine");
+#ifdef CNX_HAVE_CUDA
+    if (engine->cuda)
+        return cuda_backend_set_stream(engine->cuda, cuda_stream);
+#endif
+    if (!cuda_stream)
+        return CNX_OK;
+    return cnx_fail(CNX_ERROR_UNSUPPORTED, "set_cuda_stream: the engine runs on the CPU");
+}
+
+#ifdef CNX_HAVE_CUDA
+static cnx_status check_device_call(const cnx_engine *engine, const float *input, int n,
+                                    int height, int width, int *chunk) {
+    cnx_status status = check_shape(engine, input, n, height, width);
+    if (status == CNX_OK)
+        status = chunk_size(engine, height, width, chunk);
+    return status;
+}
+#endif
+
+cnx_status cnx_engine_forward_device(cnx_engine *engine, const float *input, int n, int height,
+                                     int width, float *logits) {
+    if (!engine || !logits)
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "forward_device: NULL engine or logits");
+#ifdef CNX_HAVE_CUDA
+    if (engine->cuda) {
+        int chunk = 0;
+        cnx_status status = check_device_call(engine, input, n, height, width, &chunk);
+        const size_t image = (size_t)3 * height * width;
+        const int classes = engine->weights.num_classes;
+        for (int done = 0; done < n && status == CNX_OK; done += chunk) {
+            const int count = n - done < chunk ? n - done : chunk;
+            status = cuda_backend_forward(engine->cuda, input + done * image, 1, count, height,
+                                          width, logits + (size_t)done * classes, 1);
+        }
+        return status;
+    }
+#else
+    (void)input;
+    (void)n;
+    (void)height;
+    (void)width;
+#endif
+    return cnx_fail(CNX_ERROR_UNSUPPORTED,
+                    "forward_device: the engine runs on the CPU; device pointers need CUDA");
+}
+
+cnx_status cnx_engine_classify_device(cnx_engine *engine, const float *input, int n, int height,
+                                      int width, int k, cnx_prediction *top) {
+    if (!engine || !top)
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "classify_device: NULL engine or output");
+#ifdef CNX_HAVE_CUDA
+    if (engine->cuda) {
+        const int classes = engine->weights.num_classes;
+        if (k < 1 || k > classes)
+            return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "classify: k = %d, expected 1..%d", k, classes);
+        int chunk = 0;
+        cnx_status status = check_device_call(engine, input, n, height, width, &chunk);
+        const size_t image = (size_t)3 * height * width;
+        for (int done = 0; done < n && status == CNX_OK; done += chunk) {
+            const int count = n - done < chunk ? n - done : chunk;
+            status = cuda_backend_classify(engine->cuda, input + done * image, 1, count, height,
+                                           width, k, top + (size_t)done * k);
+        }
+        return status;
+    }
+#else
+    (void)input;
+    (void)n;
+    (void)height;
+    (void)width;
+    (void)k;
+#endif
+    return cnx_fail(CNX_ERROR_UNSUPPORTED,
+                    "classify_device: the engine runs on the CPU; device pointers need CUDA");
 }

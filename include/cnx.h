@@ -79,6 +79,11 @@ typedef struct cnx_options {
     int input_size;  /* planned input height and width; 0: the crop in the file */
     int num_threads; /* CPU threads; 0: every core */
     int cuda_device; /* CUDA device ordinal */
+    void *cuda_stream; /* a cudaStream_t of the caller's for the engine's GPU
+                        * work, or NULL: the engine makes its own. The
+                        * stream must outlive the engine (or be replaced
+                        * with cnx_engine_set_cuda_stream first). Ignored on
+                        * the CPU. */
 } cnx_options;
 
 CNX_API cnx_options cnx_default_options(void);
@@ -147,6 +152,35 @@ CNX_API cnx_status cnx_engine_classify(cnx_engine *engine, const float *input, i
                                cnx_prediction *top);
 
 CNX_API void cnx_engine_destroy(cnx_engine *engine);
+
+/* -------------------------------------------------- CUDA device pointers
+ *
+ * For programs that keep their data on the GPU (for example after
+ * preprocessing it there). These need an engine running on CUDA; on a CPU
+ * engine they return CNX_ERROR_UNSUPPORTED. Unlike the host entry points they
+ * do not scan the input for NaN or infinity: non-finite input gives
+ * non-finite logits. */
+
+/* Queues the engine's later GPU work on `cuda_stream` (a cudaStream_t), after
+ * the work already queued on the previous one has finished; NULL goes back
+ * to the engine's own stream. CUDA graphs are captured anew for the new
+ * stream. On a CPU engine NULL is accepted and anything else is
+ * CNX_ERROR_UNSUPPORTED. */
+CNX_API cnx_status cnx_engine_set_cuda_stream(cnx_engine *engine, void *cuda_stream);
+
+/* forward on device memory: input float32 [n, 3, height, width] and logits
+ * float32 [n, num_classes] are device pointers. On a caller's stream the call
+ * returns once the work is queued: synchronize that stream before reading the
+ * logits. On the engine's own stream it returns when they are written. */
+CNX_API cnx_status cnx_engine_forward_device(cnx_engine *engine, const float *input, int n,
+                                     int height, int width, float *logits);
+
+/* classify on device memory: input is a device pointer as above; softmax and
+ * top-k run on the GPU, and top (host memory) receives n*k predictions
+ * before the call returns. */
+CNX_API cnx_status cnx_engine_classify_device(cnx_engine *engine, const float *input, int n,
+                                      int height, int width, int k,
+                                      cnx_prediction *top);
 
 /* The built-in ImageNet-1k class names; NULL outside 0..999. */
 CNX_API const char *cnx_imagenet_label(int class_index);

@@ -21,6 +21,8 @@ extern "C" cudaError_t add_bias_forward(float *x, const float *bias, size_t rows
     const size_t count = rows * (size_t)cols;
     if (count == 0)
         return cudaSuccess;
-    add_bias_kernel<<<cnx::grid_for(count, kThreads), kThreads, 0, stream>>>(x, bias, count, cols);
+    const auto kernel = add_bias_kernel;
+    CNX_KERNEL_LAUNCH(kernel, cnx::grid_for(count, kThreads), kThreads, 0, stream, x, bias, count,
+                      cols);
     return cudaGetLastError();
 }

@@ -8,7 +8,7 @@ constexpr int kThreads = 256;
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
 avgpool_ln_kernel(T *out, const float *in, int pixels, int C) {
-    extern __shared__ float means[]; // [C]
+    CNX_DYNAMIC_SHARED(float, means); // [C]
     __shared__ float scratch[33];
     const size_t n = blockIdx.x;
     const float *image = in + n * (size_t)pixels * (size_t)C;
@@ -36,8 +36,9 @@ avgpool_ln_kernel(T *out, const float *in, int pixels, int C) {
 
 template <typename T>
 cudaError_t launch(void *out, const float *in, int N, int pixels, int C, cudaStream_t stream) {
-    avgpool_ln_kernel<T><<<(unsigned)N, kThreads, (size_t)C * sizeof(float), stream>>>(
-        static_cast<T *>(out), in, pixels, C);
+    const auto kernel = avgpool_ln_kernel<T>;
+    CNX_KERNEL_LAUNCH(kernel, (unsigned)N, kThreads, (size_t)C * sizeof(float), stream,
+                      static_cast<T *>(out), in, pixels, C);
     return cudaGetLastError();
 }
 

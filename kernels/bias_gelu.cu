@@ -33,8 +33,9 @@ cudaError_t launch(void *x, const float *bias, size_t rows, int cols, cudaStream
     if (((uintptr_t)x % (4 * sizeof(T))) != 0)
         return cudaErrorMisalignedAddress;
     const size_t vecs = rows * (size_t)cols / 4;
-    bias_gelu_kernel<T><<<cnx::grid_for(vecs, kThreads), kThreads, 0, stream>>>(
-        static_cast<T *>(x), bias, vecs, cols);
+    const auto kernel = bias_gelu_kernel<T>;
+    CNX_KERNEL_LAUNCH(kernel, cnx::grid_for(vecs, kThreads), kThreads, 0, stream,
+                      static_cast<T *>(x), bias, vecs, cols);
     return cudaGetLastError();
 }
 

@@ -17,7 +17,7 @@ template <typename T, int P>
 __global__ void __launch_bounds__(kMaxWarps * 32)
 dwconv7_ln_kernel(T *out, const float *in, const float *weight, const float *bias, int H, int W,
                   int C, int groups_x, size_t total_warps) {
-    extern __shared__ float conv_out[];
+    CNX_DYNAMIC_SHARED(float, conv_out);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const size_t gw = (size_t)blockIdx.x * (blockDim.x >> 5) + (size_t)warp;
     if (gw >= total_warps)
@@ -97,8 +97,9 @@ cudaError_t launch(void *out, const float *in, const float *weight, const float 
     const size_t blocks = (total_warps + (size_t)warps - 1) / (size_t)warps;
     if (blocks > 0x7fffffffu)
         return cudaErrorInvalidValue;
-    dwconv7_ln_kernel<T, P><<<(unsigned)blocks, warps * 32, (size_t)warps * per_warp, stream>>>(
-        static_cast<T *>(out), in, weight, bias, H, W, C, groups_x, total_warps);
+    const auto kernel = dwconv7_ln_kernel<T, P>;
+    CNX_KERNEL_LAUNCH(kernel, (unsigned)blocks, warps * 32, (size_t)warps * per_warp, stream,
+                      static_cast<T *>(out), in, weight, bias, H, W, C, groups_x, total_warps);
     return cudaGetLastError();
 }
 

@@ -22,7 +22,17 @@ typedef enum cnx_act_dtype {
 /* ConvNeXt's LayerNorm epsilon (as CNX_LAYERNORM_EPS in host/cpu_ops.h). */
 #define CNX_KERNEL_LN_EPS 1e-6f
 
-#ifdef __CUDACC__
+/* Kernel launches and dynamic shared memory go through these, so that
+ * tests/gpu/emulate_forward.cpp can run the device code on the CPU. */
+#ifndef CNX_KERNEL_LAUNCH
+#define CNX_KERNEL_LAUNCH(kernel, grid, block, shared, stream, ...) \
+    kernel<<<(grid), (block), (shared), (stream)>>>(__VA_ARGS__)
+#endif
+#ifndef CNX_DYNAMIC_SHARED
+#define CNX_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
+
+#if defined(__CUDACC__) || defined(CNX_KERNEL_EMULATION)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -55,37 +65,38 @@ template <> struct vec4<float> {
         *reinterpret_cast<float4 *>(p) = make_float4(v[0], v[1], v[2], v[3]);
     }
 };
+/* 16-bit types: one 8-byte access, the halves unpacked in registers. */
 template <> struct vec4<__half> {
     static __device__ __forceinline__ void load(const __half *p, float v[4]) {
         const uint2 q = *reinterpret_cast<const uint2 *>(p);
-        __half2 a, b;
-        memcpy(&a, &q.x, 4);
-        memcpy(&b, &q.y, 4);
-        const float2 fa = __half22float2(a), fb = __half22float2(b);
-        v[0] = fa.x; v[1] = fa.y; v[2] = fb.x; v[3] = fb.y;
+        v[0] = __half2float(__ushort_as_half((unsigned short)(q.x & 0xffffu)));
+        v[1] = __half2float(__ushort_as_half((unsigned short)(q.x >> 16)));
+        v[2] = __half2float(__ushort_as_half((unsigned short)(q.y & 0xffffu)));
+        v[3] = __half2float(__ushort_as_half((unsigned short)(q.y >> 16)));
     }
     static __device__ __forceinline__ void store(__half *p, const float v[4]) {
-        const __half2 a = __floats2half2_rn(v[0], v[1]), b = __floats2half2_rn(v[2], v[3]);
         uint2 q;
-        memcpy(&q.x, &a, 4);
-        memcpy(&q.y, &b, 4);
+        q.x = (unsigned)__half_as_ushort(__float2half_rn(v[0])) |
+              ((unsigned)__half_as_ushort(__float2half_rn(v[1])) << 16);
+        q.y = (unsigned)__half_as_ushort(__float2half_rn(v[2])) |
+              ((unsigned)__half_as_ushort(__float2half_rn(v[3])) << 16);
         *reinterpret_cast<uint2 *>(p) = q;
     }
 };
 template <> struct vec4<__nv_bfloat16> {
     static __device__ __forceinline__ void load(const __nv_bfloat16 *p, float v[4]) {
         const uint2 q = *reinterpret_cast<const uint2 *>(p);
-        __nv_bfloat162 a, b;
-        memcpy(&a, &q.x, 4);
-        memcpy(&b, &q.y, 4);
-        const float2 fa = __bfloat1622float2(a), fb = __bfloat1622float2(b);
-        v[0] = fa.x; v[1] = fa.y; v[2] = fb.x; v[3] = fb.y;
+        v[0] = __bfloat162float(__ushort_as_bfloat16((unsigned short)(q.x & 0xffffu)));
+        v[1] = __bfloat162float(__ushort_as_bfloat16((unsigned short)(q.x >> 16)));
+        v[2] = __bfloat162float(__ushort_as_bfloat16((unsigned short)(q.y & 0xffffu)));
+        v[3] = __bfloat162float(__ushort_as_bfloat16((unsigned short)(q.y >> 16)));
     }
     static __device__ __forceinline__ void store(__nv_bfloat16 *p, const float v[4]) {
-        const __nv_bfloat162 a = __floats2bfloat162_rn(v[0], v[1]), b = __floats2bfloat162_rn(v[2], v[3]);
         uint2 q;
-        memcpy(&q.x, &a, 4);
-        memcpy(&q.y, &b, 4);
+        q.x = (unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(v[0])) |
+              ((unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(v[1])) << 16);
+        q.y = (unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(v[2])) |
+              ((unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(v[3])) << 16);
         *reinterpret_cast<uint2 *>(p) = q;
     }
 };
@@ -164,6 +175,6 @@ static inline unsigned grid_for(size_t count, int threads) {
 
 } // namespace cnx
 
-#endif /* __CUDACC__ */
+#endif /* __CUDACC__ || CNX_KERNEL_EMULATION */
 
 #endif

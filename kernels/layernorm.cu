@@ -55,15 +55,20 @@ cudaError_t launch(void *out, const float *in, const float *gain, const float *b
     if (blocks > 0x7fffffffu)
         return cudaErrorInvalidValue;
     T *o = static_cast<T *>(out);
-    if (patches)
-        layernorm_kernel<T, false, true><<<(unsigned)blocks, kThreads, 0, stream>>>(
-            o, in, nullptr, nullptr, rows, C, height, width);
-    else if (gain)
-        layernorm_kernel<T, true, false><<<(unsigned)blocks, kThreads, 0, stream>>>(
-            o, in, gain, bias, rows, C, 1, 1);
-    else
-        layernorm_kernel<T, false, false><<<(unsigned)blocks, kThreads, 0, stream>>>(
-            o, in, nullptr, nullptr, rows, C, 1, 1);
+    const float *no_affine = nullptr;
+    if (patches) {
+        const auto kernel = layernorm_kernel<T, false, true>;
+        CNX_KERNEL_LAUNCH(kernel, (unsigned)blocks, kThreads, 0, stream, o, in, no_affine,
+                          no_affine, rows, C, height, width);
+    } else if (gain) {
+        const auto kernel = layernorm_kernel<T, true, false>;
+        CNX_KERNEL_LAUNCH(kernel, (unsigned)blocks, kThreads, 0, stream, o, in, gain, bias, rows,
+                          C, 1, 1);
+    } else {
+        const auto kernel = layernorm_kernel<T, false, false>;
+        CNX_KERNEL_LAUNCH(kernel, (unsigned)blocks, kThreads, 0, stream, o, in, no_affine,
+                          no_affine, rows, C, 1, 1);
+    }
     return cudaGetLastError();
 }
 

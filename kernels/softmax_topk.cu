@@ -109,6 +109,7 @@ extern "C" cudaError_t softmax_topk_forward(cnx_prediction *top, float *probs,
         return cudaErrorInvalidValue;
     if (batch == 0)
         return cudaSuccess;
-    softmax_topk_kernel<<<(unsigned)batch, kThreads, 0, stream>>>(top, probs, logits, classes, k);
+    const auto kernel = softmax_topk_kernel;
+    CNX_KERNEL_LAUNCH(kernel, (unsigned)batch, kThreads, 0, stream, top, probs, logits, classes, k);
     return cudaGetLastError();
 }

@@ -30,8 +30,9 @@ cudaError_t launch(void *out, const float *in, int N, int H, int W, cudaStream_t
     const size_t count = (size_t)N * (size_t)oh * (size_t)ow * kPatch;
     if (count == 0)
         return cudaSuccess;
-    stem_patches_kernel<T><<<cnx::grid_for(count, kThreads), kThreads, 0, stream>>>(
-        static_cast<T *>(out), in, H, W, oh, ow, count);
+    const auto kernel = stem_patches_kernel<T>;
+    CNX_KERNEL_LAUNCH(kernel, cnx::grid_for(count, kThreads), kThreads, 0, stream,
+                      static_cast<T *>(out), in, H, W, oh, ow, count);
     return cudaGetLastError();
 }
 

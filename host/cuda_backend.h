@@ -1,0 +1,71 @@
+/* The CUDA backend: the same ConvNeXt forward as cpu_backend, on one GPU.
+ *
+ * At creation the weights are folded as the CPU backend folds them (LayerNorm
+ * affines into the following Linear or conv, layer scale into fc2), converted
+ * to the GEMM type and uploaded into one device arena; one activation arena
+ * is allocated for max_batch images of input_size^2; cuBLASLt descriptors
+ * and algorithms are chosen for that shape. Other batch sizes and input
+ * sizes get their own plan (layouts, algorithms, CUDA graph) the first time
+ * they run, cached (8 plans, least recently used replaced).
+ *
+ * Precisions: fp32 (CUBLAS_COMPUTE_32F, no TF32), tf32 (COMPUTE_32F_FAST_TF32),
+ * fp16 and bf16 (GEMM operands in that type, fp32 accumulation). In every
+ * precision the residual stream, LayerNorm statistics, GELU, softmax and all
+ * sums are fp32.
+ *
+ * Graphs: a plan runs eagerly the first time on a stream (which also loads
+ * every kernel), is captured into a CUDA graph the second time, and replays
+ * the graph after that. Changing the stream drops the graphs; a stream that
+ * cannot be captured (the legacy default stream, or one the caller is
+ * capturing) runs eagerly. CNX_CUDA_GRAPHS=0 in the environment at creation
+ * turns graphs off.
+ *
+ * Only host/engine.c calls this, one call at a time per backend. */
+#ifndef CNX_HOST_CUDA_BACKEND_H
+#define CNX_HOST_CUDA_BACKEND_H
+
+#include <stddef.h>
+
+#include "cnx.h"
+#include "convnext_weights.h"
+
+typedef struct cuda_backend cuda_backend;
+
+/* 1 when device `ordinal` can run this build's kernels (compute capability
+ * 8.0 or newer); else 0, with the reason in why. */
+int cuda_backend_supported(int ordinal, char *why, size_t why_size);
+
+/* stream: a cudaStream_t of the caller's, or NULL for a stream of the
+ * backend's own. The weights are not referenced after this returns. */
+cnx_status cuda_backend_create(const cnx_convnext_weights *weights, cnx_precision precision,
+                               int max_batch, int input_size, int device, void *stream,
+                               cuda_backend **backend);
+
+/* How many images of height x width one forward takes: max_batch, fewer for
+ * inputs larger than planned, 0 when not even one fits the arena. */
+int cuda_backend_capacity(const cuda_backend *backend, int height, int width);
+
+/* Moves later work to `stream` (NULL: the backend's own), after the work
+ * already queued on the current one has finished. */
+cnx_status cuda_backend_set_stream(cuda_backend *backend, void *stream);
+
+/* 1 when the work goes to the caller's stream, 0 on the backend's own. */
+int cuda_backend_on_caller_stream(const cuda_backend *backend);
+
+/* input: n images, fp32 [n, 3, height, width], in host memory or (when
+ * input_on_device) device memory; logits: fp32 [n, classes], host or device.
+ * n <= cuda_backend_capacity(height, width). Returns once the logits are
+ * there, except for device logits on a caller's stream: then it returns
+ * once the work is queued. */
+cnx_status cuda_backend_forward(cuda_backend *backend, const float *input, int input_on_device,
+                                int n, int height, int width, float *logits,
+                                int logits_on_device);
+
+/* forward, then softmax and top-k on the device: top (host memory) receives
+ * n*k predictions. Returns once they are there. */
+cnx_status cuda_backend_classify(cuda_backend *backend, const float *input, int input_on_device,
+                                 int n, int height, int width, int k, cnx_prediction *top);
+
+void cuda_backend_destroy(cuda_backend *backend);
+
+#endif

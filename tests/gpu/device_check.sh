@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# The one script to run on a machine with a GPU:
+#
+#   tests/gpu/device_check.sh RESULTS_DIR
+#
+# 1. prints what the machine has (GPU, driver, nvcc, cmake, python/torch,
+#    the CUDA and other libraries the binaries need);
+# 2. uses the build carried in carry/ (tools/make_carry.sh: binaries for
+#    sm_90 plus the non-CUDA shared libraries they link), else builds for
+#    sm_90 into build-device/;
+# 3. runs the GPU test binaries directly (not through ctest: a carried
+#    build's absolute paths are this machine's), then compute-sanitizer
+#    memcheck on the quick GPU forward test, then bench_forward, then
+#    bench/torch_baseline.py when it exists;
+# 4. writes each step's log and summary.md into RESULTS_DIR.
+#
+# Every step has a timeout and the whole script a budget (CNX_DEVICE_BUDGET
+# seconds, default 420): steps that no longer fit are skipped and say so. It
+# never changes the GPU's settings.
+set -u -o pipefail
+
+results=${1:?usage: tests/gpu/device_check.sh RESULTS_DIR}
+mkdir -p "$results"
+results=$(cd "$results" && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
+summary=$results/summary.md
+budget=${CNX_DEVICE_BUDGET:-420}
+start=$(date +%s)
+
+left() { echo $((budget - ($(date +%s) - start))); }
+step_env=(env) # what runs our binaries: env LD_LIBRARY_PATH=..., set below
+
+# step NAME LIMIT COMMAND...: runs COMMAND under LIMIT seconds (less if the
+# budget is short), output to RESULTS_DIR/NAME.log, a row in the summary.
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local remaining
+  remaining=$(left)
+  if [ "$remaining" -lt 20 ]; then
+    echo "== $name: skipped, ${remaining}s of the budget left"
+    echo "| $name | skipped (budget) | | |" >>"$summary"
+    return 0
+  fi
+  [ "$limit" -gt "$remaining" ] && limit=$remaining
+  echo "== $name (limit ${limit}s): $*"
+  local t0 rc verdict last
+  t0=$(date +%s)
+  timeout -k 10 "$limit" "${step_env[@]}" "$@" >"$results/$name.log" 2>&1
+  rc=$?
+  case $rc in
+    0) verdict=pass ;;
+    77) verdict=skip ;;
+    124 | 137) verdict=TIMEOUT ;;
+    *) verdict=FAIL ;;
+  esac
+  last=$(grep -E '^[0-9]+ passed, [0-9]+ failed|^SKIP|ERROR SUMMARY' "$results/$name.log" | tail -n 1)
+  echo "| $name | $verdict (exit $rc) | $(($(date +%s) - t0)) s | $last |" >>"$summary"
+  tail -n 30 "$results/$name.log"
+  return 0
+}
+
+gpu=$(timeout 20 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -n 1)
+{
+  echo "# cnx device check"
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "- GPU: ${gpu:-none found by nvidia-smi}"
+  echo "- host: $(uname -srm), $(nproc) CPUs"
+} >"$summary"
+
+# ------------------------------------------------------------ environment
+{
+  echo "== nvidia-smi"
+  timeout 20 nvidia-smi 2>&1
+  echo "== nvcc"
+  timeout 20 nvcc --version 2>&1 || timeout 20 /usr/local/cuda/bin/nvcc --version 2>&1
+  echo "== cmake"
+  timeout 20 cmake --version 2>&1 | head -n 1
+  echo "== python / torch"
+  timeout 60 python3 -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())' 2>&1
+  echo "== compute-sanitizer"
+  command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>&1
+  echo "== libraries (ldconfig)"
+  ldconfig -p 2>/dev/null | grep -E 'libcublas|libcudnn|libcudart|libcuda\.so|libopenblas|libjson-c|libpng|libjpeg|libgomp' 
+} >"$results/environment.log" 2>&1
+cat "$results/environment.log"
+
+# cuBLASLt 13: the toolkit's, else the pip wheels' (nvidia-cublas).
+cuda_lib_dirs=()
+while IFS= read -r f; do
+  cuda_lib_dirs+=("$(dirname "$f")")
+done < <(find /usr/local/cuda /usr/local/cuda-13* -maxdepth 4 -name 'libcublasLt.so.13' 2>/dev/null | sort -u)
+sites=$(timeout 60 python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)
+for sp in $sites /opt/torch/.venv/lib/python3*/site-packages; do
+  [ -d "$sp/nvidia" ] || continue
+  while IFS= read -r f; do
+    cuda_lib_dirs+=("$(dirname "$f")")
+  done < <(find "$sp/nvidia" -maxdepth 4 -name 'libcublasLt.so.13*' 2>/dev/null)
+done
+cuda_path=$(printf '%s:' "${cuda_lib_dirs[@]}" | sed 's/:$//')
+echo "cuBLAS found in: ${cuda_path:-nowhere but the default loader paths}" | tee -a "$results/environment.log"
+[ -x /usr/local/cuda/bin/nvcc ] && export PATH=$PATH:/usr/local/cuda/bin
+
+# ------------------------------------------------------------------ build
+# Our binaries get the library path; python and the tools keep the machine's.
+if [ -x "$root/carry/bin/test_gpu_forward" ]; then
+  bin=$root/carry/bin
+  libpath="$root/carry/lib${cuda_path:+:$cuda_path}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  step_env=(env "LD_LIBRARY_PATH=$libpath")
+  echo "- build: carried (carry/BUILD_INFO below)" >>"$summary"
+  sed 's/^/    /' "$root/carry/BUILD_INFO" >>"$summary"
+  cp "$root/carry/BUILD_INFO" "$results/BUILD_INFO"
+  { echo "== ldd"; for b in "$bin"/*; do echo "-- $b"; LD_LIBRARY_PATH=$libpath ldd "$b"; done; } >"$results/ldd.log" 2>&1
+  if grep -q 'not found' "$results/ldd.log"; then
+    echo "- WARNING: missing libraries: $(grep 'not found' "$results/ldd.log" | sort -u | tr '\n' ' ')" >>"$summary"
+  fi
+else
+  libpath="${cuda_path}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  step_env=(env "LD_LIBRARY_PATH=$libpath")
+  echo "- build: built here (no carry/)" >>"$summary"
+  echo >>"$summary"
+  echo "| step | result | time | last line |" >>"$summary"
+  echo "|---|---|---|---|" >>"$summary"
+  step configure 120 cmake -S "$root" -B "$root/build-device" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DCNX_CUDA=ON
+  step build 300 cmake --build "$root/build-device" -j "$(nproc)"
+  bin=$root/build-device/tests/gpu
+fi
+grep -q '^| step' "$summary" || { echo >>"$summary"; echo "| step | result | time | last line |" >>"$summary"; echo "|---|---|---|---|" >>"$summary"; }
+
+# ------------------------------------------------------------------ tests
+step gpu_forward 240 "$bin/test_gpu_forward"
+testdata=""
+for d in "$root/../shared/testdata/images" "$root/shared/testdata/images"; do
+  [ -d "$d" ] && testdata=$d && break
+done
+for t in "$bin"/test_*; do
+  name=$(basename "$t")
+  case $name in test_gpu_forward) continue ;; esac
+  [ -x "$t" ] || continue
+  step "${name#test_}" 120 "$t" ${testdata:+"$testdata"}
+done
+
+sanitizer=$(command -v compute-sanitizer || true)
+if [ -n "$sanitizer" ] && [ -x "$bin/test_gpu_forward" ] && [ "$(left)" -gt 200 ]; then
+  step memcheck 150 "$sanitizer" --tool memcheck --error-exitcode 3 "$bin/test_gpu_forward" --quick
+else
+  echo "| memcheck | skipped (no compute-sanitizer or too little time) | | |" >>"$summary"
+fi
+
+step bench_forward 150 "$bin/bench_forward" --batch 256 --iters 20
+if [ -f "$root/bench/torch_baseline.py" ]; then
+  step_env=(env)
+  step torch_baseline 150 python3 "$root/bench/torch_baseline.py"
+fi
+
+# ---------------------------------------------------------------- summary
+{
+  echo
+  echo "## GPU forward vs the CPU oracle"
+  echo
+  echo '```'
+  grep -E '^(device|note|small|atto|tiny) ' "$results/gpu_forward.log" 2>/dev/null
+  grep -E '^FAIL' "$results/gpu_forward.log" 2>/dev/null | head -n 20
+  echo '```'
+  echo
+  echo "## bench_forward (convnext_tiny shape, 224x224, CUDA events around each batch)"
+  echo
+  grep -E '^\|' "$results/bench_forward.log" 2>/dev/null
+  grep -E 'failed|halving' "$results/bench_forward.log" 2>/dev/null | head -n 8
+  echo
+  echo "total: $(($(date +%s) - start)) s of a ${budget} s budget"
+} >>"$summary"
+echo
+cat "$summary"

@@ -1,0 +1,94 @@
+/* The CUDA forward run on the CPU, for machines without a GPU: included
+ * first (-include) by every file of the emulate_forward test.
+ *
+ * The CUDA runtime and cuBLASLt calls of host/cuda_backend.c are renamed to
+ * emu_* functions (tests/gpu/emulate_runtime.cpp): memory is host memory
+ * with a guard page after each allocation, streams run synchronously, stream
+ * capture records the launches into a graph that replays them, and cuBLASLt
+ * is a reference GEMM that checks its layouts, types, alignment and epilogue
+ * the way cnx uses them. The kernels' device code is compiled by the host
+ * compiler: each thread is a fiber, __syncthreads() and the warp shuffles are
+ * barriers over fibers. What this cannot show is what only a GPU has:
+ * nvcc's arithmetic, races, the real cuBLASLt's reading of the same calls,
+ * speed. test_gpu_forward checks those on a GPU. */
+#ifndef CNX_TESTS_GPU_EMULATE_CUDA_H
+#define CNX_TESTS_GPU_EMULATE_CUDA_H
+
+#define cudaGetErrorString emu_cudaGetErrorString
+#define cudaGetErrorName emu_cudaGetErrorName
+#define cudaSetDevice emu_cudaSetDevice
+#define cudaDeviceGetAttribute emu_cudaDeviceGetAttribute
+#define cudaStreamCreateWithFlags emu_cudaStreamCreateWithFlags
+#define cudaStreamDestroy emu_cudaStreamDestroy
+#define cudaStreamSynchronize emu_cudaStreamSynchronize
+#define cudaMalloc emu_cudaMalloc
+#define cudaFree emu_cudaFree
+#define cudaMemcpy emu_cudaMemcpy
+#define cudaMemcpyAsync emu_cudaMemcpyAsync
+#define cudaGetLastError emu_cudaGetLastError
+#define cudaStreamBeginCapture emu_cudaStreamBeginCapture
+#define cudaStreamEndCapture emu_cudaStreamEndCapture
+#define cudaStreamIsCapturing emu_cudaStreamIsCapturing
+#define cudaGraphInstantiate emu_cudaGraphInstantiate
+#define cudaGraphDestroy emu_cudaGraphDestroy
+#define cudaGraphExecDestroy emu_cudaGraphExecDestroy
+#define cudaGraphLaunch emu_cudaGraphLaunch
+#define cublasLtCreate emu_cublasLtCreate
+#define cublasLtDestroy emu_cublasLtDestroy
+#define cublasLtGetStatusString emu_cublasLtGetStatusString
+#define cublasLtMatmulPreferenceCreate emu_cublasLtMatmulPreferenceCreate
+#define cublasLtMatmulPreferenceDestroy emu_cublasLtMatmulPreferenceDestroy
+#define cublasLtMatmulPreferenceSetAttribute emu_cublasLtMatmulPreferenceSetAttribute
+#define cublasLtMatmulDescCreate emu_cublasLtMatmulDescCreate
+#define cublasLtMatmulDescDestroy emu_cublasLtMatmulDescDestroy
+#define cublasLtMatmulDescSetAttribute emu_cublasLtMatmulDescSetAttribute
+#define cublasLtMatrixLayoutCreate emu_cublasLtMatrixLayoutCreate
+#define cublasLtMatrixLayoutDestroy emu_cublasLtMatrixLayoutDestroy
+#define cublasLtMatmulAlgoGetHeuristic emu_cublasLtMatmulAlgoGetHeuristic
+#define cublasLtMatmul emu_cublasLtMatmul
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#ifdef __cplusplus
+#include <cstring>
+#include <functional>
+
+#define CNX_KERNEL_EMULATION 1
+
+namespace emu {
+extern dim3 thread_index, block_index, block_dim, grid_dim;
+extern unsigned char *dynamic_shared;
+void syncthreads();
+void shuffle_xor(const void *value, void *result, size_t size, int lane_mask);
+void launch(dim3 grid, dim3 block, size_t shared, cudaStream_t stream, std::function<void()> body);
+} // namespace emu
+
+#undef __shared__
+#define __shared__ static /* one block runs at a time */
+#define __launch_bounds__(...)
+#define threadIdx emu::thread_index
+#define blockIdx emu::block_index
+#define blockDim emu::block_dim
+#define gridDim emu::grid_dim
+#define __syncthreads emu::syncthreads
+
+template <typename T> static inline T __shfl_xor_sync(unsigned mask, T value, int lane_mask) {
+    (void)mask;
+    T result;
+    emu::shuffle_xor(&value, &result, sizeof(T), lane_mask);
+    return result;
+}
+
+static inline float __int_as_float(int i) {
+    float f;
+    memcpy(&f, &i, sizeof f);
+    return f;
+}
+
+#define CNX_KERNEL_LAUNCH(kernel, grid, block, shared, stream, ...) \
+    emu::launch(dim3(grid), dim3(block), (shared), (stream), [=]() { kernel(__VA_ARGS__); })
+#define CNX_DYNAMIC_SHARED(type, name) type *name = reinterpret_cast<type *>(emu::dynamic_shared)
+#endif
+
+#endif
