@@ -136,6 +136,7 @@ static void free_activations(cpu_backend *b) {
     free(b->hidden);
     free(b->pooled);
     b->input_nhwc = b->patches = b->residual = b->normalized = b->hidden = b->pooled = NULL;
+    b->planned_pixels = 0; /* a failed grow must not leave a capacity behind */
 }
 
 /* Buffers for max_batch images of `pixels` pixels each. */

@@ -55,8 +55,9 @@ static cnx_status check_options(const cnx_options *o) {
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "unknown precision %d", (int)o->precision);
     if (o->max_batch < 1 || o->max_batch > 65536)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "max_batch %d is outside 1..65536", o->max_batch);
-    if (o->input_size < 0 || o->input_size > 16384)
-        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "input_size %d is outside 0..16384", o->input_size);
+    if (o->input_size < 0 || o->input_size > CNX_MAX_SIDE)
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "input_size %d is outside 0..%d", o->input_size,
+                        CNX_MAX_SIDE);
     if (o->num_threads < 0)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "num_threads %d is negative", o->num_threads);
     return CNX_OK;
@@ -144,7 +145,15 @@ cnx_status cnx_engine_create(const char *weights_path, const cnx_options *option
         status = choose_device(engine);
     if (status == CNX_OK) {
         const int input_size = options->input_size ? options->input_size : engine->weights.preprocess.crop;
-        status = create_backend(engine, input_size);
+        /* Each stage halves the side after the stem's 4x; the last must keep a pixel. */
+        const int smallest = 4 << (engine->weights.num_stages - 1);
+        if (input_size < smallest)
+            status = cnx_fail(options->input_size ? CNX_ERROR_INVALID_ARGUMENT : CNX_ERROR_WEIGHTS,
+                              "%s: inputs of %dx%d (%s) are too small for this model, which needs %d",
+                              weights_path, input_size, input_size,
+                              options->input_size ? "input_size" : "the crop in its metadata", smallest);
+        else
+            status = create_backend(engine, input_size);
     }
     if (status == CNX_OK && engine->cpu) { /* the CPU's classify buffer; CUDA ranks on the device */
         engine->logits = malloc(sizeof(float) * engine->backend_batch * engine->weights.num_classes);
@@ -185,11 +194,11 @@ static cnx_status check_shape(const cnx_engine *engine, const float *input, int 
                               int width) {
     if (!input || n < 0)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "forward: NULL input or negative batch");
-    /* Each stage halves the side after the stem's 4x; the last must keep a pixel. */
-    const int smallest = 4 << (engine->weights.num_stages - 1);
-    if (height < smallest || width < smallest || height > 16384 || width > 16384)
+    const int smallest = 4 << (engine->weights.num_stages - 1); /* see cnx_engine_create */
+    if (height < smallest || width < smallest || height > CNX_MAX_SIDE || width > CNX_MAX_SIDE)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT,
-                        "input is %dx%d; this model needs sides in %d..16384", height, width, smallest);
+                        "input is %dx%d; this model needs sides in %d..%d", height, width, smallest,
+                        CNX_MAX_SIDE);
     return CNX_OK;
 }
 
@@ -277,18 +286,18 @@ cnx_status cnx_engine_classify(cnx_engine *engine, const float *input, int n, in
         return status;
     }
 #endif
+    /* Checked once for the whole batch, so a message's image index is the caller's. */
+    cnx_status status = check_input(engine, input, n, height, width);
     const size_t image_floats = (size_t)3 * height * width;
-    for (int done = 0; done < n; done += engine->backend_batch) {
+    for (int done = 0; done < n && status == CNX_OK; done += engine->backend_batch) {
         const int count = n - done < engine->backend_batch ? n - done : engine->backend_batch;
-        cnx_status status = cnx_engine_forward(engine, input + done * image_floats, count,
-                                               height, width, engine->logits);
+        status = cpu_backend_forward(engine->cpu, input + done * image_floats, count, height, width,
+                                     engine->logits);
         for (int i = 0; i < count && status == CNX_OK; i++)
             status = cnx_top_k(engine->logits + (size_t)i * classes, classes, k,
                                top + (size_t)(done + i) * k);
-        if (status != CNX_OK)
-            return status;
     }
-    return CNX_OK;
+    return status;
 }
 
 /* ------------------------------------------------------ device pointers */

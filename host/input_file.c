@@ -17,6 +17,9 @@ cnx_status cnx_open_input_file(const char *path, const char *what, int *fd, stru
         status = cnx_fail(CNX_ERROR_IO, "%s: cannot stat: %s", path, strerror(errno));
     else if (S_ISDIR(info->st_mode))
         status = cnx_fail(CNX_ERROR_IO, "%s: is a directory, not %s", path, what);
+    /* Reads block again, so a pipe whose writer is slow is waited for. */
+    else if (fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK) != 0)
+        status = cnx_fail(CNX_ERROR_IO, "%s: cannot read: %s", path, strerror(errno));
     if (status != CNX_OK) {
         close(*fd);
         *fd = -1;

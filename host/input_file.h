@@ -6,8 +6,8 @@
 
 #include "cnx.h"
 
-/* Opens path read-only (non-blocking, so a FIFO cannot hang us) and fstats
- * it. A directory is refused as "PATH: is a directory, not WHAT". On
+/* Opens path read-only (without blocking, so a FIFO with no writer cannot
+ * hang us; reads then block as usual) and fstats it. A directory is refused as "PATH: is a directory, not WHAT". On
  * success *fd is open and *info filled; on failure nothing is left open. */
 cnx_status cnx_open_input_file(const char *path, const char *what, int *fd, struct stat *info);
 

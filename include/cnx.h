@@ -99,6 +99,10 @@ typedef struct cnx_preprocess {
     int normalize; /* 0: stop after the 1/255 scaling */
 } cnx_preprocess;
 
+/* The largest model input side, resize or crop cnx accepts: large enough for
+ * any real use, small enough that no size computation can overflow. */
+#define CNX_MAX_SIDE 16384
+
 /* torchvision's ImageNet defaults for ConvNeXt: 236, 224, ImageNet mean/std. */
 CNX_API cnx_preprocess cnx_default_preprocess(void);
 

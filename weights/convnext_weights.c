@@ -22,8 +22,6 @@
  * 21841 classes); keeps every size product well inside int64 and int. */
 #define MAX_WIDTH 65536
 #define MAX_CLASSES (1 << 24)
-/* Largest resize or crop the metadata may ask for. */
-#define MAX_IMAGE_SIDE 16384
 
 /* Slots: one per parameter, stem and head first, then the downsamples of
  * every stage (stage 0 has none), then the blocks, stage by stage. */
@@ -433,10 +431,10 @@ static cnx_status parse_side(const char *path, const char *key, const char *text
         }
         value = value * 10 + (*p - '0');
     }
-    if (digits == 0 || value < 1 || value > MAX_IMAGE_SIDE)
+    if (digits == 0 || value < 1 || value > CNX_MAX_SIDE)
         return cnx_fail(CNX_ERROR_WEIGHTS,
                         "%s: metadata \"%s\" is \"%s\", expected a whole number of pixels "
-                        "from 1 to %d", path, key, text, MAX_IMAGE_SIDE);
+                        "from 1 to %d", path, key, text, CNX_MAX_SIDE);
     *out = (int)value;
     return CNX_OK;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "input_open.h"
 #include "npy.h"
 #include "progress.h"
 
@@ -32,12 +33,12 @@ typedef struct {
     int max_slots;
     float *logits; /* [capacity, classes] */
 
-    const char *npy_path; /* the .npy file whose data is cached */
-    npy_array npy;
+    const char *npy_path; /* the .npy file open in npy */
+    npy_reader npy;
 } runner;
 
 static int is_npy(const char *path) {
-    FILE *f = fopen(path, "rb");
+    FILE *f = input_open(path);
     if (!f)
         return 0;
     char magic[6];
@@ -51,12 +52,14 @@ int batch_inputs_from_paths(const input_list *paths, batch_input **inputs_out, s
     batch_input *inputs = malloc(capacity * sizeof *inputs);
     for (size_t i = 0; inputs && i < paths->count; i++) {
         int64_t images = -1;
-        npy_array header;
+        npy_reader header;
         char error[256];
         const int tensor = is_npy(paths->paths[i]);
-        if (tensor && npy_read_shape(paths->paths[i], &header, error, sizeof error) == 0 &&
-            header.ndim == 4)
-            images = header.shape[0];
+        if (tensor && npy_reader_open(paths->paths[i], &header, error, sizeof error) == 0) {
+            if (header.ndim == 4)
+                images = header.shape[0];
+            npy_reader_close(&header);
+        }
         for (int64_t j = images < 0 ? -1 : 0; j < (images < 0 ? 0 : images); j++) {
             if (count == capacity) {
                 capacity *= 2;
@@ -101,19 +104,25 @@ static int load_npy_input(runner *r, const batch_input *in, float **dst, size_t 
                           int *height, int *width, char *error, size_t error_size) {
     char cause[256];
     if (r->npy_path != in->path) {
-        npy_array_free(&r->npy);
+        npy_reader_close(&r->npy);
         r->npy_path = NULL;
-        if (npy_read_float32(in->path, &r->npy, cause, sizeof cause) != 0) {
+        if (npy_reader_open(in->path, &r->npy, cause, sizeof cause) != 0) {
             snprintf(error, error_size, "%s: %s", in->path, cause);
             return -1;
         }
         r->npy_path = in->path;
     }
-    const npy_array *a = &r->npy;
+    npy_reader *a = &r->npy;
     const int channel_axis = a->ndim == 4 ? 1 : 0;
+    /* The index came from the header when the inputs were listed: check it
+     * against the file as it is now. */
+    const int index_fits = a->ndim == 4 ? in->npy_index >= 0 && in->npy_index < a->shape[0]
+                                        : in->npy_index < 0;
     if ((a->ndim != 3 && a->ndim != 4) || a->shape[channel_axis] != 3 ||
-        a->shape[channel_axis + 1] > 16384 || a->shape[channel_axis + 2] > 16384) {
-        snprintf(error, error_size, "%s: expected a float32 tensor [3,H,W] or [N,3,H,W]", in->path);
+        a->shape[channel_axis + 1] > CNX_MAX_SIDE || a->shape[channel_axis + 2] > CNX_MAX_SIDE ||
+        !index_fits) {
+        snprintf(error, error_size, "%s: expected a float32 tensor [3,H,W] or [N,3,H,W] with H, W <= %d",
+                 in->path, CNX_MAX_SIDE);
         return -1;
     }
     *height = (int)a->shape[channel_axis + 1];
@@ -123,7 +132,11 @@ static int load_npy_input(runner *r, const batch_input *in, float **dst, size_t 
         snprintf(error, error_size, "%s: out of memory", in->path);
         return -1;
     }
-    memcpy(*dst, a->data + (in->npy_index < 0 ? 0 : in->npy_index) * floats, floats * sizeof(float));
+    if (npy_reader_read(a, (in->npy_index < 0 ? 0 : (size_t)in->npy_index) * floats, floats, *dst, cause,
+                        sizeof cause) != 0) {
+        snprintf(error, error_size, "%s: %s", in->path, cause);
+        return -1;
+    }
     return 0;
 }
 
@@ -165,7 +178,9 @@ static void forward_batch(runner *r) {
             continue;
         if (cnx_engine_forward(engine, r->tensor + sl->tensor * image_floats, 1, r->height, r->width,
                                r->logits + (size_t)sl->tensor * classes) != CNX_OK) {
-            snprintf(sl->error, sizeof sl->error, "%s: %s", r->inputs[sl->input].path, cnx_last_error());
+            char name[256];
+            batch_input_name(&r->inputs[sl->input], name, sizeof name);
+            snprintf(sl->error, sizeof sl->error, "%.255s: %.250s", name, cnx_last_error());
             sl->tensor = -1;
         }
     }
@@ -222,7 +237,7 @@ static void add_to_batch(runner *r, size_t input, const float *image, int height
 }
 
 static void runner_free(runner *r) {
-    npy_array_free(&r->npy);
+    npy_reader_close(&r->npy);
     free(r->tensor);
     free(r->slots);
     free(r->logits);

@@ -46,7 +46,7 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  -w, --weights FILE  safetensors weights (torchvision or timm names)\n"
-    "  -k N               classes per image (default 5)\n"
+    "  -k N               classes per image (default 5, or all of a smaller head)\n"
     ENGINE_FLAGS_HELP
     PREPROCESS_FLAGS_HELP
     "  --labels FILE      class names, one per line (default: ImageNet-1k names\n"
@@ -72,7 +72,7 @@ static int parse_args(int argc, char **argv, classify_args *a) {
         {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
-    a->k = 5;
+    a->k = 0; /* not given: 5, or every class of a smaller head */
     a->options = cnx_default_options();
     optind = 1;
     opterr = 0;
@@ -90,7 +90,7 @@ static int parse_args(int argc, char **argv, classify_args *a) {
         case 'h': fputs(usage, stdout); return 1;
         case 'k':
             if (parse_positive_int(optarg, 100000, &a->k) != 0) {
-                fprintf(stderr, "cnx classify: -k: expected a positive integer, got '%s'\n", optarg);
+                fprintf(stderr, "cnx classify: -k: expected an integer in 1..100000, got '%s'\n", optarg);
                 return -1;
             }
             break;
@@ -204,6 +204,8 @@ int cmd_classify(int argc, char **argv) {
     batch_input *items = NULL;
     size_t count = 0;
     static const char *const extensions[] = {"png", "jpg", "jpeg", "npy", NULL};
+    if (args.k == 0)
+        args.k = info.num_classes < 5 ? info.num_classes : 5;
     if (args.k > info.num_classes) {
         fprintf(stderr, "cnx classify: -k %d, but the model has %d classes\n", args.k, info.num_classes);
         goto done;

@@ -123,9 +123,9 @@ static int transform(const cnx_image *image, int resize, int crop, uint8_t **out
         keep_w = keep_h = crop;
     } else {
         resized_size(w, h, params.resize, &keep_w, &keep_h);
-        if (keep_w > 16384 || keep_h > 16384) {
-            snprintf(error, error_size, "resized to %dx%d, over the 16384 limit of cnx stats "
-                     "without --crop", keep_w, keep_h);
+        if (keep_w > CNX_MAX_SIDE || keep_h > CNX_MAX_SIDE) {
+            snprintf(error, error_size, "resized to %dx%d, over the %d limit of cnx stats "
+                     "without --crop", keep_w, keep_h, CNX_MAX_SIDE);
             return -1;
         }
         params.crop = keep_w > keep_h ? keep_w : keep_h;

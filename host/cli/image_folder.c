@@ -12,23 +12,6 @@
 const char *const image_folder_extensions[] = {"jpg", "jpeg", "png", "ppm", "bmp", "pgm",
                                                "tif", "tiff", "webp", NULL};
 
-static int compare_names(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static char *join(const char *dir, const char *name) {
-    size_t len = strlen(dir) + strlen(name) + 2;
-    char *path = malloc(len);
-    if (path)
-        snprintf(path, len, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", name);
-    return path;
-}
-
-static int is_directory(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode); /* follows links, as ImageFolder */
-}
-
 /* The sorted names of root's subfolders. */
 static int list_classes(const char *root, image_folder *f, char *error, size_t error_size) {
     DIR *d = opendir(root);
@@ -42,8 +25,8 @@ static int list_classes(const char *root, image_folder *f, char *error, size_t e
     while ((entry = readdir(d))) {
         if (entry->d_name[0] == '.')
             continue;
-        char *path = join(root, entry->d_name);
-        int is_class = path && is_directory(path);
+        char *path = inputs_join(root, entry->d_name);
+        int is_class = path && inputs_is_directory(path);
         free(path);
         if (!is_class)
             continue;
@@ -68,7 +51,7 @@ static int list_classes(const char *root, image_folder *f, char *error, size_t e
         snprintf(error, error_size, "%s: no class folders (expected ROOT/<class>/<images>)", root);
         return -1;
     }
-    qsort(f->classes, f->num_classes, sizeof *f->classes, compare_names);
+    qsort(f->classes, f->num_classes, sizeof *f->classes, inputs_compare_names);
     return 0;
 }
 
@@ -102,7 +85,7 @@ int image_folder_scan(const char *root, image_folder *f, char *error, size_t err
         return -1;
     }
     for (int c = 0; c < f->num_classes; c++) {
-        char *dir = join(root, f->classes[c]);
+        char *dir = inputs_join(root, f->classes[c]);
         input_list found;
         int status = dir ? inputs_expand(&dir, 1, image_folder_extensions, &found) : -1;
         free(dir);

@@ -36,16 +36,39 @@ static int has_extension(const char *name, const char *const *extensions) {
     return 0;
 }
 
-static int compare_names(const void *a, const void *b) {
+int inputs_compare_names(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int is_directory(const char *path) {
+int inputs_is_directory(const char *path) {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode); /* follows links, as ImageFolder */
 }
 
-static int walk(const char *dir, const char *const *extensions, input_list *list) {
+char *inputs_join(const char *dir, const char *name) {
+    size_t len = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(len);
+    if (path)
+        snprintf(path, len, "%s%s%s", dir, dir[0] && dir[strlen(dir) - 1] == '/' ? "" : "/", name);
+    return path;
+}
+
+/* The folders above the one being walked, to stop at a link back up. */
+typedef struct ancestry {
+    dev_t device;
+    ino_t inode;
+    const struct ancestry *parent;
+} ancestry;
+
+static int walk(const char *dir, const char *const *extensions, const ancestry *parent,
+                input_list *list) {
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return push(list, dir); /* gone: reported in place by the reader */
+    for (const ancestry *a = parent; a; a = a->parent)
+        if (a->device == st.st_dev && a->inode == st.st_ino)
+            return 0; /* a link to a folder above: following it would never end */
+    const ancestry self = {st.st_dev, st.st_ino, parent};
     DIR *d = opendir(dir);
     if (!d)
         return push(list, dir); /* unreadable: reported in place by the reader */
@@ -73,17 +96,15 @@ static int walk(const char *dir, const char *const *extensions, input_list *list
     }
     closedir(d);
     if (count > 0) /* qsort(NULL, 0) is undefined behaviour */
-        qsort(names, count, sizeof *names, compare_names);
+        qsort(names, count, sizeof *names, inputs_compare_names);
     for (size_t i = 0; i < count && status == 0; i++) {
-        size_t len = strlen(dir) + strlen(names[i]) + 2;
-        char *path = malloc(len);
+        char *path = inputs_join(dir, names[i]);
         if (!path) {
             status = -1;
             break;
         }
-        snprintf(path, len, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names[i]);
-        if (is_directory(path))
-            status = walk(path, extensions, list);
+        if (inputs_is_directory(path))
+            status = walk(path, extensions, &self, list);
         else if (has_extension(names[i], extensions))
             status = push(list, path);
         free(path);
@@ -98,7 +119,8 @@ int inputs_expand(char *const *args, int num_args, const char *const *extensions
                   input_list *list) {
     memset(list, 0, sizeof *list);
     for (int i = 0; i < num_args; i++) {
-        int status = is_directory(args[i]) ? walk(args[i], extensions, list) : push(list, args[i]);
+        int status = inputs_is_directory(args[i]) ? walk(args[i], extensions, NULL, list)
+                                                  : push(list, args[i]);
         if (status != 0) {
             inputs_free(list);
             return -1;

@@ -14,11 +14,21 @@ typedef struct input_list {
  * name (a missing one stays, so that it gets its own error in place).
  * Directories are walked recursively, entries sorted by name, and contribute
  * the files whose extension is in `extensions` (case-insensitive, without the
- * dot; NULL-terminated). Returns 0, or -1 on out-of-memory. */
+ * dot; NULL-terminated); a link back to a folder above is not followed.
+ * Returns 0, or -1 on out-of-memory. */
 int inputs_expand(char *const *args, int num_args, const char *const *extensions,
                   input_list *list);
 
 void inputs_free(input_list *list);
+
+/* strcmp order for qsort over char * arrays: byte order, as Python's sorted(). */
+int inputs_compare_names(const void *a, const void *b);
+
+/* Whether path is a folder (or a link to one). */
+int inputs_is_directory(const char *path);
+
+/* "dir/name" in a malloc'd string, or NULL when out of memory. */
+char *inputs_join(const char *dir, const char *name);
 
 /* The extensions taken from directories: PNG and JPEG. */
 extern const char *const image_extensions[];

@@ -7,9 +7,10 @@
 #include <string.h>
 
 #include "cnx.h"
+#include "input_open.h"
 
 static int read_lines(labels *l, const char *path) {
-    FILE *f = fopen(path, "r");
+    FILE *f = input_open(path);
     if (!f) {
         fprintf(stderr, "cnx: %s: %s\n", path, strerror(errno));
         return -1;

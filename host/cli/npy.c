@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "input_open.h"
 
 static const char npy_magic[] = "\x93NUMPY";
 
@@ -72,7 +75,7 @@ static const char *header_value(const char *header, const char *key) {
     return at;
 }
 
-static int parse_shape(const char *text, npy_array *array) {
+static int parse_shape(const char *text, npy_reader *array) {
     if (*text != '(')
         return -1;
     text++;
@@ -95,7 +98,7 @@ static int parse_shape(const char *text, npy_array *array) {
 }
 
 /* Reads and checks the header of a float32 .npy; leaves f at the data. */
-static int read_header(FILE *f, npy_array *array, char *error, int error_size) {
+static int read_header(FILE *f, npy_reader *array, char *error, int error_size) {
     unsigned char preamble[12];
     if (fread(preamble, 1, 10, f) != 10 || memcmp(preamble, npy_magic, 6) != 0) {
         snprintf(error, error_size, "not an .npy file");
@@ -151,52 +154,55 @@ done:
     return status;
 }
 
-static FILE *open_for_reading(const char *path, char *error, int error_size) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+int npy_reader_open(const char *path, npy_reader *reader, char *error, int error_size) {
+    memset(reader, 0, sizeof *reader);
+    FILE *f = input_open(path);
+    if (!f) {
         snprintf(error, error_size, "%s", strerror(errno));
-    return f;
-}
-
-int npy_read_shape(const char *path, npy_array *array, char *error, int error_size) {
-    memset(array, 0, sizeof *array);
-    FILE *f = open_for_reading(path, error, error_size);
-    if (!f)
         return -1;
-    int status = read_header(f, array, error, error_size);
-    fclose(f);
-    return status;
-}
-
-int npy_read_float32(const char *path, npy_array *array, char *error, int error_size) {
-    memset(array, 0, sizeof *array);
-    FILE *f = open_for_reading(path, error, error_size);
-    if (!f)
-        return -1;
-    int status = read_header(f, array, error, error_size);
+    }
+    npy_reader header;
+    memset(&header, 0, sizeof header);
+    int status = read_header(f, &header, error, error_size);
     size_t count = 1;
-    for (int i = 0; i < array->ndim && status == 0; i++) {
-        if (array->shape[i] != 0 && count > SIZE_MAX / 4 / (size_t)array->shape[i]) {
+    for (int i = 0; i < header.ndim && status == 0; i++) {
+        if (header.shape[i] != 0 && count > SIZE_MAX / 4 / (size_t)header.shape[i]) {
             snprintf(error, error_size, ".npy shape too large");
             status = -1;
         }
-        count *= (size_t)array->shape[i];
+        count *= (size_t)header.shape[i];
     }
-    if (status == 0 && !(array->data = malloc(count ? count * sizeof(float) : 1))) {
-        snprintf(error, error_size, "out of memory for %zu floats", count);
+    /* The header must not promise more data than the file holds. */
+    struct stat info;
+    const long data_offset = ftell(f);
+    if (status == 0 && (fstat(fileno(f), &info) != 0 || !S_ISREG(info.st_mode) ||
+                        (uint64_t)info.st_size < (uint64_t)data_offset + (uint64_t)count * 4)) {
+        snprintf(error, error_size, "truncated .npy data (the header promises %zu floats)", count);
         status = -1;
     }
-    if (status == 0 && fread(array->data, sizeof(float), count, f) != count) {
-        snprintf(error, error_size, "truncated .npy data");
-        status = -1;
+    if (status != 0) {
+        fclose(f);
+        return -1;
     }
-    if (status != 0)
-        npy_array_free(array);
-    fclose(f);
-    return status;
+    reader->file = f;
+    reader->ndim = header.ndim;
+    memcpy(reader->shape, header.shape, sizeof reader->shape);
+    reader->data_offset = data_offset;
+    return 0;
 }
 
-void npy_array_free(npy_array *array) {
-    free(array->data);
-    memset(array, 0, sizeof *array);
+int npy_reader_read(npy_reader *reader, size_t first, size_t count, float *out, char *error,
+                    int error_size) {
+    if (fseek(reader->file, reader->data_offset + (long)(first * sizeof(float)), SEEK_SET) != 0 ||
+        fread(out, sizeof(float), count, reader->file) != count) {
+        snprintf(error, error_size, "truncated .npy data");
+        return -1;
+    }
+    return 0;
+}
+
+void npy_reader_close(npy_reader *reader) {
+    if (reader->file)
+        fclose(reader->file);
+    memset(reader, 0, sizeof *reader);
 }

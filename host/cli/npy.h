@@ -21,19 +21,24 @@ int npy_write(const char *path, const void *data, npy_dtype dtype, int ndim,
 FILE *npy_begin(const char *path, npy_dtype dtype, int ndim, const int64_t *shape);
 int npy_end(FILE *file, const char *path);
 
-typedef struct npy_array {
+/* A float32 .npy file open for reading images out of it one at a time, so
+ * that a large tensor file is never held in memory whole. */
+typedef struct npy_reader {
+    FILE *file;
     int ndim;
     int64_t shape[NPY_MAX_DIMS];
-    float *data; /* malloc'd, count = product of shape */
-} npy_array;
+    long data_offset;
+} npy_reader;
 
-/* Reads a float32 .npy file. Returns 0, or -1 with a one-line cause in
- * error (the caller names the file). */
-int npy_read_float32(const char *path, npy_array *array, char *error, int error_size);
+/* Opens and checks a float32 C-order .npy file: header, and a file size that
+ * holds the data the header promises. Returns 0, or -1 with a one-line cause
+ * in error (the caller names the file). */
+int npy_reader_open(const char *path, npy_reader *reader, char *error, int error_size);
 
-/* Reads only the header of a float32 .npy file: ndim and shape, no data. */
-int npy_read_shape(const char *path, npy_array *array, char *error, int error_size);
+/* Reads count floats starting at float index first. Returns 0 or -1. */
+int npy_reader_read(npy_reader *reader, size_t first, size_t count, float *out, char *error,
+                    int error_size);
 
-void npy_array_free(npy_array *array);
+void npy_reader_close(npy_reader *reader);
 
 #endif

@@ -33,21 +33,18 @@ int parse_float3(const char *text, float out[3]) {
     return 0;
 }
 
-/* Large enough for any real use, small enough that sizes cannot overflow. */
-enum { MAX_IMAGE_SIDE = 16384 };
-
 int preprocess_overrides_parse(preprocess_overrides *o, int option, const char *value) {
     switch (option) {
     case OPTION_RESIZE:
-        if (parse_positive_int(value, MAX_IMAGE_SIDE, &o->values.resize) != 0) {
-            fprintf(stderr, "cnx: --resize: expected an integer in 1..%d, got '%s'\n", MAX_IMAGE_SIDE, value);
+        if (parse_positive_int(value, CNX_MAX_SIDE, &o->values.resize) != 0) {
+            fprintf(stderr, "cnx: --resize: expected an integer in 1..%d, got '%s'\n", CNX_MAX_SIDE, value);
             return -1;
         }
         o->have_resize = 1;
         return 1;
     case OPTION_CROP:
-        if (parse_positive_int(value, MAX_IMAGE_SIDE, &o->values.crop) != 0) {
-            fprintf(stderr, "cnx: --crop: expected an integer in 1..%d, got '%s'\n", MAX_IMAGE_SIDE, value);
+        if (parse_positive_int(value, CNX_MAX_SIDE, &o->values.crop) != 0) {
+            fprintf(stderr, "cnx: --crop: expected an integer in 1..%d, got '%s'\n", CNX_MAX_SIDE, value);
             return -1;
         }
         o->have_crop = 1;

@@ -106,6 +106,40 @@ def main():
     check("probabilities are the softmax of the logits",
           np.allclose(probs[:len(batch)], ref.max(1), rtol=1e-5), f"{probs} vs {ref.max(1)}")
 
+    # Inputs that could hang or flood: a .npy header promising far more data
+    # than the file holds, a FIFO with no writer, a folder linking to itself.
+    liar = os.path.join(args.work, "liar.npy")
+    np.save(liar, batch[:1])
+    with open(liar, "r+b") as f:
+        header = f.read(128)
+        f.seek(0)
+        f.write(header.replace(b"(1, 3,", b"(9, 3,"))
+    done = subprocess.run([CNX, "classify", "-w", weights, liar], capture_output=True, text=True, timeout=60)
+    check("a .npy header promising more than the file holds: one error, exit 1",
+          done.returncode == 1 and len(done.stderr.strip().splitlines()) == 2 and "truncated" in done.stderr,
+          done.stderr[-300:])
+    fifo = os.path.join(args.work, "fifo.npy")
+    if not os.path.exists(fifo):
+        os.mkfifo(fifo)
+    try:
+        done = subprocess.run([CNX, "classify", "-w", weights, fifo], capture_output=True, text=True, timeout=30)
+        check("a FIFO with no writer fails at once, naming it", done.returncode == 1 and fifo in done.stderr,
+              done.stderr)
+    except subprocess.TimeoutExpired:
+        check("a FIFO with no writer fails at once, naming it", False, "hung")
+    loop = os.path.join(args.work, "loop")
+    os.makedirs(os.path.join(loop, "a"), exist_ok=True)
+    np.save(os.path.join(loop, "a", "x.npy"), batch[0])
+    if not os.path.islink(os.path.join(loop, "a", "up")):
+        os.symlink("..", os.path.join(loop, "a", "up"))
+    try:
+        done = subprocess.run([CNX, "classify", "-w", weights, "--json", loop], capture_output=True, text=True,
+                              timeout=60)
+        check("a folder linking to itself is walked once", done.returncode == 0 and len(done.stdout.splitlines()) == 1,
+              done.stdout[-300:])
+    except subprocess.TimeoutExpired:
+        check("a folder linking to itself is walked once", False, "hung")
+
     # Labels: a file with the right count names the classes; a wrong count is a usage error.
     labels = os.path.join(args.work, "labels.txt")
     with open(labels, "w") as f:
