@@ -11,6 +11,7 @@
 #include "inputs.h"
 #include "npy.h"
 #include "preprocess_flags.h"
+#include "report.h"
 
 static const char preprocess_usage[] =
     "usage: cnx preprocess [-w W.safetensors] [--resize N] [--crop N] [--mean R,G,B]\n"
@@ -35,40 +36,6 @@ static const char preprocess_usage[] =
     "An image that cannot be read gets a one-line error on stderr and a slot of NaN\n"
     "(or 0 with --pixels); the others are still written.\n"
     "Exit status: 0 all images written, 1 some failed, 2 usage or weights error.\n";
-
-/* "cnx: PATH: cause", without repeating PATH when the library's message
- * already starts with it. */
-static void report_image_error(const char *path) {
-    const char *message = cnx_last_error();
-    size_t len = strlen(path);
-    if (!strncmp(message, path, len) && message[len] == ':')
-        fprintf(stderr, "cnx: %s\n", message);
-    else
-        fprintf(stderr, "cnx: %s: %s\n", path, message);
-}
-
-/* The weights file's preprocessing, through the public engine API. */
-static int preprocess_from_weights(const char *path, cnx_preprocess *params) {
-    cnx_options options = cnx_default_options();
-    options.device = CNX_DEVICE_CPU;
-    options.max_batch = 1;
-    options.num_threads = 1;
-    cnx_engine *engine = NULL;
-    cnx_model_info info;
-    if (cnx_engine_create(path, &options, &engine) != CNX_OK ||
-        cnx_engine_info(engine, &info) != CNX_OK) {
-        report_image_error(path);
-        cnx_engine_destroy(engine);
-        return -1;
-    }
-    cnx_engine_destroy(engine);
-    if (info.has_preprocess_metadata)
-        *params = info.preprocess;
-    if (info.interpolation[0] && strcmp(info.interpolation, "bilinear") != 0)
-        fprintf(stderr, "cnx: warning: %s: the metadata asks for '%s' interpolation; "
-                        "cnx resizes with bilinear\n", path, info.interpolation);
-    return 0;
-}
 
 int cmd_preprocess(int argc, char **argv) {
     enum { OPTION_PIXELS = 2000 };
@@ -165,7 +132,7 @@ int cmd_preprocess(int argc, char **argv) {
             cnx_image_free(&image);
         }
         if (status != CNX_OK) {
-            report_image_error(path);
+            report_failure(path);
             failed++;
             if (pixels) {
                 memset(slot, 0, per_image);

@@ -16,6 +16,7 @@
 #include "inputs.h"
 #include "json_output.h"
 #include "preprocess_flags.h"
+#include "report.h"
 #include "progress.h"
 
 static const char stats_usage[] =
@@ -56,15 +57,6 @@ typedef struct stats_sums {
 } stats_sums;
 
 #define MAX_STATS_PIXELS (UINT64_MAX / 65025u)
-
-static void report_image_error(const char *path) {
-    const char *message = cnx_last_error();
-    size_t len = strlen(path);
-    if (!strncmp(message, path, len) && message[len] == ':')
-        fprintf(stderr, "cnx: %s\n", message);
-    else
-        fprintf(stderr, "cnx: %s: %s\n", path, message);
-}
 
 /* Adds `count` pixels of one channel, `stride` bytes apart. Per image the
  * sums fit easily (a 2^28-pixel image sums to below 2^44). */
@@ -222,20 +214,9 @@ int cmd_stats(int argc, char **argv) {
 
     int resize = 0, crop = 0; /* 0: not applied */
     if (weights) {
-        cnx_options options = cnx_default_options();
-        options.device = CNX_DEVICE_CPU;
-        options.max_batch = 1;
-        options.num_threads = 1;
-        cnx_engine *engine = NULL;
-        cnx_model_info info;
-        if (cnx_engine_create(weights, &options, &engine) != CNX_OK ||
-            cnx_engine_info(engine, &info) != CNX_OK) {
-            report_image_error(weights);
-            cnx_engine_destroy(engine);
+        cnx_preprocess p;
+        if (preprocess_from_weights(weights, &p) != 0)
             return EXIT_USAGE;
-        }
-        cnx_engine_destroy(engine);
-        cnx_preprocess p = info.has_preprocess_metadata ? info.preprocess : cnx_default_preprocess();
         resize = p.resize;
         crop = p.crop;
     }
@@ -261,7 +242,7 @@ int cmd_stats(int argc, char **argv) {
         int ok = 0;
         if (cnx_image_decode_file(path, 0, &image) != CNX_OK) {
             progress_finish(&bar);
-            report_image_error(path);
+            report_failure(path);
         } else {
             uint8_t *pixels = NULL;
             int w = image.width, h = image.height;

@@ -1,6 +1,8 @@
 /* Parsing and applying the shared preprocessing flags. */
 #include "preprocess_flags.h"
 
+#include "report.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -84,4 +86,21 @@ void preprocess_overrides_apply(const preprocess_overrides *o, cnx_preprocess *p
     }
     if (o->no_normalize)
         params->normalize = 0;
+}
+
+int preprocess_from_weights(const char *path, cnx_preprocess *params) {
+    cnx_options options = cnx_default_options();
+    options.device = CNX_DEVICE_CPU; /* only the metadata is needed */
+    options.max_batch = 1;
+    cnx_engine *engine = NULL;
+    cnx_model_info info;
+    if (cnx_engine_create(path, &options, &engine) != CNX_OK ||
+        cnx_engine_info(engine, &info) != CNX_OK) {
+        report_failure(path);
+        cnx_engine_destroy(engine);
+        return -1;
+    }
+    cnx_engine_destroy(engine);
+    *params = info.preprocess; /* the file's, or torchvision's defaults when it has none */
+    return 0;
 }

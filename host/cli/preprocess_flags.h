@@ -1,4 +1,4 @@
-/* The preprocessing flags shared by classify, preprocess (and later eval):
+/* The preprocessing flags shared by classify, eval, preprocess and stats:
  * --resize N --crop N --mean r,g,b --std r,g,b --no-normalize. */
 #ifndef CNX_CLI_PREPROCESS_FLAGS_H
 #define CNX_CLI_PREPROCESS_FLAGS_H
@@ -41,6 +41,10 @@ int preprocess_overrides_parse(preprocess_overrides *overrides, int option, cons
 
 /* Replaces the fields of *params that the flags set. */
 void preprocess_overrides_apply(const preprocess_overrides *overrides, cnx_preprocess *params);
+
+/* The preprocessing a weights file carries. Returns 0, or -1 after printing
+ * the error. */
+int preprocess_from_weights(const char *path, cnx_preprocess *params);
 
 /* Parses "a,b,c" into three floats. Returns 0 or -1. */
 int parse_float3(const char *text, float out[3]);
