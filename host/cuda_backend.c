@@ -401,7 +401,11 @@ static cnx_status upload_weights(cuda_backend *b, const cnx_convnext_weights *w)
     } else {
         arena_builder fill = {host, 0, (uintptr_t)b->weights_arena, b->act};
         layout_weights(b, w, &fill, tmp, tmp_bias);
-        const cudaError_t copy = cudaMemcpy(b->weights_arena, host, bytes, cudaMemcpyHostToDevice);
+        cudaError_t copy = cudaMemcpy(b->weights_arena, host, bytes, cudaMemcpyHostToDevice);
+        /* A pageable copy may return before the DMA lands, and the engine's
+         * stream is non-blocking: wait, so no kernel reads half-copied weights. */
+        if (copy == cudaSuccess)
+            copy = cudaDeviceSynchronize();
         if (copy != cudaSuccess)
             status = cuda_failed(copy, "cudaMemcpy(weights)", __FILE__, __LINE__);
     }

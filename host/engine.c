@@ -73,6 +73,20 @@ static const char *precision_name(cnx_precision precision) {
     return "?";
 }
 
+/* Runs the engine on the CPU; note says why when it is not the user's choice. */
+static void use_cpu(cnx_engine *engine, const char *note /* at most ~70 chars */) {
+    const cnx_options *o = &engine->options;
+    engine->device = CNX_DEVICE_CPU;
+    /* The CPU computes fp32 whatever precision was asked for; say so. */
+    if (o->precision == CNX_PRECISION_FP32)
+        snprintf(engine->device_name, sizeof engine->device_name, "CPU (fp32, %d threads)%s",
+                 cnx_cpu_thread_count(o->num_threads), note);
+    else
+        snprintf(engine->device_name, sizeof engine->device_name,
+                 "CPU (fp32; %s asked for, the CPU computes fp32; %d threads)%s",
+                 precision_name(o->precision), cnx_cpu_thread_count(o->num_threads), note);
+}
+
 /* CUDA when asked for (NO_DEVICE, with the reason, when none is usable), or
  * under AUTO when a device is usable and this build has the CUDA backend;
  * else the CPU. */
@@ -94,15 +108,7 @@ static cnx_status choose_device(cnx_engine *engine) {
         if (o->device == CNX_DEVICE_CUDA)
             return cnx_fail(CNX_ERROR_NO_DEVICE, "--device cuda: %s", why);
     }
-    engine->device = CNX_DEVICE_CPU;
-    /* The CPU computes fp32 whatever precision was asked for; say so. */
-    if (o->precision == CNX_PRECISION_FP32)
-        snprintf(engine->device_name, sizeof engine->device_name, "CPU (fp32, %d threads)",
-                 cnx_cpu_thread_count(o->num_threads));
-    else
-        snprintf(engine->device_name, sizeof engine->device_name,
-                 "CPU (fp32; %s asked for, the CPU computes fp32; %d threads)",
-                 precision_name(o->precision), cnx_cpu_thread_count(o->num_threads));
+    use_cpu(engine, "");
     return CNX_OK;
 }
 
@@ -111,8 +117,17 @@ static cnx_status create_backend(cnx_engine *engine, int input_size) {
     if (engine->device == CNX_DEVICE_CUDA) {
 #ifdef CNX_HAVE_CUDA
         engine->backend_batch = o->max_batch;
-        return cuda_backend_create(&engine->weights, o->precision, o->max_batch, input_size,
-                                   o->cuda_device, o->cuda_stream, &engine->cuda);
+        cnx_status status = cuda_backend_create(&engine->weights, o->precision, o->max_batch,
+                                                input_size, o->cuda_device, o->cuda_stream,
+                                                &engine->cuda);
+        if (status == CNX_OK || o->device == CNX_DEVICE_CUDA)
+            return status;
+        /* AUTO: a GPU that cannot take the model (memory, no kernel image)
+         * is like having none. */
+        char note[80];
+        snprintf(note, sizeof note, "; the GPU failed: %.50s", cnx_last_error());
+        use_cpu(engine, note);
+        cnx_clear_error();
 #else
         return cnx_fail(CNX_ERROR_INTERNAL, "CUDA chosen in a build without CUDA");
 #endif

@@ -170,6 +170,7 @@ int main(int argc, char **argv) {
     CUDA_OR_FAIL(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     CUDA_OR_FAIL(cudaMalloc((void **)&d_input, count * sizeof(float)));
     CUDA_OR_FAIL(cudaMemcpy(d_input, h_input, count * sizeof(float), cudaMemcpyHostToDevice));
+    CUDA_OR_FAIL(cudaDeviceSynchronize()); /* before the non-blocking stream reads it */
 
     printf("device: %s\nmodel: convnext_tiny shape, random weights, 224x224, %d iterations per figure\n",
            name, iters);

@@ -15,8 +15,11 @@
 # 4. writes each step's log and summary.md into RESULTS_DIR.
 #
 # Every step has a timeout and the whole script a budget (CNX_DEVICE_BUDGET
-# seconds, default 420): steps that no longer fit are skipped and say so. It
-# never changes the GPU's settings.
+# seconds, default 300, so that a rerun fits the session's device time):
+# steps that no longer fit are skipped and say so. compute-sanitizer runs only
+# with CNX_MEMCHECK=1 (a second, shorter call). The logs are also bundled into
+# RESULTS_DIR/logs.tar.gz, since only a few files come back. It never changes
+# the GPU's settings.
 set -u -o pipefail
 
 results=${1:?usage: tests/gpu/device_check.sh RESULTS_DIR}
@@ -24,7 +27,7 @@ mkdir -p "$results"
 results=$(cd "$results" && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 summary=$results/summary.md
-budget=${CNX_DEVICE_BUDGET:-420}
+budget=${CNX_DEVICE_BUDGET:-300}
 start=$(date +%s)
 
 left() { echo $((budget - ($(date +%s) - start))); }
@@ -104,7 +107,8 @@ echo "cuBLAS found in: ${cuda_path:-nowhere but the default loader paths}" | tee
 
 # ------------------------------------------------------------------ build
 # Our binaries get the library path; python and the tools keep the machine's.
-if [ -x "$root/carry/bin/test_gpu_forward" ]; then
+if [ -f "$root/carry/bin/test_gpu_forward" ]; then
+  chmod +x "$root"/carry/bin/* # in case the transfer dropped the mode
   bin=$root/carry/bin
   libpath="$root/carry/lib${cuda_path:+:$cuda_path}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   step_env=(env "LD_LIBRARY_PATH=$libpath")
@@ -113,7 +117,8 @@ if [ -x "$root/carry/bin/test_gpu_forward" ]; then
   cp "$root/carry/BUILD_INFO" "$results/BUILD_INFO"
   { echo "== ldd"; for b in "$bin"/*; do echo "-- $b"; LD_LIBRARY_PATH=$libpath ldd "$b"; done; } >"$results/ldd.log" 2>&1
   if grep -q 'not found' "$results/ldd.log"; then
-    echo "- WARNING: missing libraries: $(grep 'not found' "$results/ldd.log" | sort -u | tr '\n' ' ')" >>"$summary"
+    echo "- STOP: missing libraries: $(grep 'not found' "$results/ldd.log" | sort -u | tr '\n' ' ')" | tee -a "$summary"
+    exit 1
   fi
 else
   libpath="${cuda_path}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -132,7 +137,7 @@ grep -q '^| step' "$summary" || { echo >>"$summary"; echo "| step | result | tim
 # ------------------------------------------------------------------ tests
 step gpu_forward 240 "$bin/test_gpu_forward"
 testdata=""
-for d in "$root/../shared/testdata/images" "$root/shared/testdata/images"; do
+for d in "$root/carry/testdata/images" "$root/../shared/testdata/images" "$root/shared/testdata/images"; do
   [ -d "$d" ] && testdata=$d && break
 done
 for t in "$bin"/test_*; do
@@ -143,10 +148,10 @@ for t in "$bin"/test_*; do
 done
 
 sanitizer=$(command -v compute-sanitizer || true)
-if [ -n "$sanitizer" ] && [ -x "$bin/test_gpu_forward" ] && [ "$(left)" -gt 200 ]; then
+if [ "${CNX_MEMCHECK:-0}" = 1 ] && [ -n "$sanitizer" ] && [ -x "$bin/test_gpu_forward" ]; then
   step memcheck 150 "$sanitizer" --tool memcheck --error-exitcode 3 "$bin/test_gpu_forward" --quick
 else
-  echo "| memcheck | skipped (no compute-sanitizer or too little time) | | |" >>"$summary"
+  echo "| memcheck | not run (CNX_MEMCHECK=1 runs it; compute-sanitizer: ${sanitizer:-absent}) | | |" >>"$summary"
 fi
 
 step bench_forward 150 "$bin/bench_forward" --batch 256 --iters 20
@@ -174,3 +179,4 @@ fi
 } >>"$summary"
 echo
 cat "$summary"
+tar -czf "$results/logs.tar.gz" -C "$results" --exclude logs.tar.gz . 2>/dev/null || true

@@ -21,6 +21,7 @@
 #define cudaStreamCreateWithFlags emu_cudaStreamCreateWithFlags
 #define cudaStreamDestroy emu_cudaStreamDestroy
 #define cudaStreamSynchronize emu_cudaStreamSynchronize
+#define cudaDeviceSynchronize emu_cudaDeviceSynchronize
 #define cudaMalloc emu_cudaMalloc
 #define cudaFree emu_cudaFree
 #define cudaMemcpy emu_cudaMemcpy

@@ -172,6 +172,7 @@ static void check_device_pointers(cnx_engine *engine, const config *c, const flo
     if (!got || !top || !stream || !d_in || !d_logits)
         goto done;
     CUDA_CHECK(cudaMemcpy(d_in, input, in_bytes, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaDeviceSynchronize()); /* the legacy-stream copy vs non-blocking streams */
     CHECK(cnx_engine_set_cuda_stream(engine, stream) == CNX_OK, "%s: set stream: %s", label,
           cnx_last_error());
     /* Eager, captured, replayed on the new stream. */
@@ -192,6 +193,7 @@ static void check_device_pointers(cnx_engine *engine, const config *c, const flo
           label, cnx_last_error());
     /* On the engine's own stream the call returns with the logits written. */
     CUDA_CHECK(cudaMemset(d_logits, 0xff, out_count * sizeof(float)));
+    CUDA_CHECK(cudaDeviceSynchronize()); /* the legacy-stream memset vs the engine's stream */
     status = cnx_engine_forward_device(engine, d_in, n, c->height, c->width, d_logits);
     CHECK(status == CNX_OK, "%s: forward_device on the own stream: %s", label, cnx_last_error());
     CUDA_CHECK(cudaMemcpy(got, d_logits, out_count * sizeof(float), cudaMemcpyDeviceToHost));
