@@ -74,7 +74,7 @@ static const char *precision_name(cnx_precision precision) {
 }
 
 /* Runs the engine on the CPU; note says why when it is not the user's choice. */
-static void use_cpu(cnx_engine *engine, const char *note /* at most ~70 chars */) {
+static void use_cpu(cnx_engine *engine, const char *note /* short: it shares device_name */) {
     const cnx_options *o = &engine->options;
     engine->device = CNX_DEVICE_CPU;
     /* The CPU computes fp32 whatever precision was asked for; say so. */
@@ -124,8 +124,8 @@ static cnx_status create_backend(cnx_engine *engine, int input_size) {
             return status;
         /* AUTO: a GPU that cannot take the model (memory, no kernel image)
          * is like having none. */
-        char note[80];
-        snprintf(note, sizeof note, "; the GPU failed: %.50s", cnx_last_error());
+        char note[60];
+        snprintf(note, sizeof note, "; the GPU failed: %.40s", cnx_last_error());
         use_cpu(engine, note);
         cnx_clear_error();
 #else
