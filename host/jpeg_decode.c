@@ -30,7 +30,8 @@
 #include <jerror.h> /* after jpeglib.h, whose jconfig.h enables the arithmetic-coding codes */
 
 #include "error.h"
-#include "image_decode.h"
+#include "image_buffer.h"
+#include "jpeg_decode.h"
 
 /* Real progressive files have about 10 scans; libjpeg-turbo's own fuzzers
  * stop at 500 too. */

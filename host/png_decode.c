@@ -28,7 +28,8 @@
 #include <string.h>
 
 #include "error.h"
-#include "image_decode.h"
+#include "image_buffer.h"
+#include "png_decode.h"
 
 typedef struct png_decoder {
     const uint8_t *data; /* the whole file */
