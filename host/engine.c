@@ -253,28 +253,52 @@ static cnx_status chunk_size(const cnx_engine *engine, int height, int width, in
     return CNX_OK;
 }
 
+static cnx_status check_k(const cnx_engine *engine, int k) {
+    const int classes = engine->weights.num_classes;
+    if (k < 1 || k > classes)
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "classify: k = %d, expected 1..%d", k, classes);
+    return CNX_OK;
+}
+
+/* Runs a checked batch of any size through the backend, in the chunks its
+ * buffers fit: logits when top is NULL, else the k best classes per image
+ * (softmax and top-k on the device for CUDA). on_device: the input (and
+ * logits) are CUDA device pointers. */
+static cnx_status run_chunks(cnx_engine *engine, const float *input, int on_device, int n,
+                             int height, int width, float *logits, int k, cnx_prediction *top) {
+    int chunk = 0;
+    cnx_status status = chunk_size(engine, height, width, &chunk);
+    const size_t image = (size_t)3 * height * width;
+    const int classes = engine->weights.num_classes;
+    for (int done = 0; done < n && status == CNX_OK; done += chunk) {
+        const int count = n - done < chunk ? n - done : chunk;
+        const float *x = input + done * image;
+#ifdef CNX_HAVE_CUDA
+        if (engine->cuda) {
+            status = top ? cuda_backend_classify(engine->cuda, x, on_device, count, height, width, k,
+                                                 top + (size_t)done * k)
+                         : cuda_backend_forward(engine->cuda, x, on_device, count, height, width,
+                                                logits + (size_t)done * classes, on_device);
+            continue;
+        }
+#endif
+        (void)on_device; /* device pointers reach here only with CUDA */
+        float *out = top ? engine->logits : logits + (size_t)done * classes;
+        status = cpu_backend_forward(engine->cpu, x, count, height, width, out);
+        for (int i = 0; top && i < count && status == CNX_OK; i++)
+            status = cnx_top_k(out + (size_t)i * classes, classes, k, top + (size_t)(done + i) * k);
+    }
+    return status;
+}
+
 cnx_status cnx_engine_forward(cnx_engine *engine, const float *input, int n, int height,
                               int width, float *logits) {
     if (!engine || !logits)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "forward: NULL engine or logits");
+    /* Checked once for the whole batch, so a message's image index is the caller's. */
     cnx_status status = check_input(engine, input, n, height, width);
-    int chunk = 0;
     if (status == CNX_OK)
-        status = chunk_size(engine, height, width, &chunk);
-    const size_t image_floats = (size_t)3 * height * width;
-    const int classes = engine->weights.num_classes;
-    for (int done = 0; done < n && status == CNX_OK; done += chunk) {
-        const int count = n - done < chunk ? n - done : chunk;
-#ifdef CNX_HAVE_CUDA
-        if (engine->cuda) {
-            status = cuda_backend_forward(engine->cuda, input + done * image_floats, 0, count,
-                                          height, width, logits + (size_t)done * classes, 0);
-            continue;
-        }
-#endif
-        status = cpu_backend_forward(engine->cpu, input + done * image_floats, count, height,
-                                     width, logits + (size_t)done * classes);
-    }
+        status = run_chunks(engine, input, 0, n, height, width, logits, 0, NULL);
     return status;
 }
 
@@ -282,36 +306,11 @@ cnx_status cnx_engine_classify(cnx_engine *engine, const float *input, int n, in
                                int width, int k, cnx_prediction *top) {
     if (!engine || !top)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "classify: NULL engine or output");
-    const int classes = engine->weights.num_classes;
-    if (k < 1 || k > classes)
-        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "classify: k = %d, expected 1..%d", k, classes);
-#ifdef CNX_HAVE_CUDA
-    if (engine->cuda) {
-        /* Softmax and top-k on the device: only n*k predictions come back. */
-        cnx_status status = check_input(engine, input, n, height, width);
-        int chunk = 0;
-        if (status == CNX_OK)
-            status = chunk_size(engine, height, width, &chunk);
-        const size_t image = (size_t)3 * height * width;
-        for (int done = 0; done < n && status == CNX_OK; done += chunk) {
-            const int count = n - done < chunk ? n - done : chunk;
-            status = cuda_backend_classify(engine->cuda, input + done * image, 0, count, height,
-                                           width, k, top + (size_t)done * k);
-        }
-        return status;
-    }
-#endif
-    /* Checked once for the whole batch, so a message's image index is the caller's. */
-    cnx_status status = check_input(engine, input, n, height, width);
-    const size_t image_floats = (size_t)3 * height * width;
-    for (int done = 0; done < n && status == CNX_OK; done += engine->backend_batch) {
-        const int count = n - done < engine->backend_batch ? n - done : engine->backend_batch;
-        status = cpu_backend_forward(engine->cpu, input + done * image_floats, count, height, width,
-                                     engine->logits);
-        for (int i = 0; i < count && status == CNX_OK; i++)
-            status = cnx_top_k(engine->logits + (size_t)i * classes, classes, k,
-                               top + (size_t)(done + i) * k);
-    }
+    cnx_status status = check_k(engine, k);
+    if (status == CNX_OK)
+        status = check_input(engine, input, n, height, width);
+    if (status == CNX_OK)
+        status = run_chunks(engine, input, 0, n, height, width, NULL, k, top);
     return status;
 }
 
@@ -329,69 +328,31 @@ cnx_status cnx_engine_set_cuda_stream(cnx_engine *engine, void *cuda_stream) {
     return cnx_fail(CNX_ERROR_UNSUPPORTED, "set_cuda_stream: the engine runs on the CPU");
 }
 
-#ifdef CNX_HAVE_CUDA
-static cnx_status check_device_call(const cnx_engine *engine, const float *input, int n,
-                                    int height, int width, int *chunk) {
-    cnx_status status = check_shape(engine, input, n, height, width);
-    if (status == CNX_OK)
-        status = chunk_size(engine, height, width, chunk);
-    return status;
-}
-#endif
-
 cnx_status cnx_engine_forward_device(cnx_engine *engine, const float *input, int n, int height,
                                      int width, float *logits) {
     if (!engine || !logits)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "forward_device: NULL engine or logits");
-#ifdef CNX_HAVE_CUDA
-    if (engine->cuda) {
-        int chunk = 0;
-        cnx_status status = check_device_call(engine, input, n, height, width, &chunk);
-        const size_t image = (size_t)3 * height * width;
-        const int classes = engine->weights.num_classes;
-        for (int done = 0; done < n && status == CNX_OK; done += chunk) {
-            const int count = n - done < chunk ? n - done : chunk;
-            status = cuda_backend_forward(engine->cuda, input + done * image, 1, count, height,
-                                          width, logits + (size_t)done * classes, 1);
-        }
-        return status;
-    }
-#else
-    (void)input;
-    (void)n;
-    (void)height;
-    (void)width;
-#endif
-    return cnx_fail(CNX_ERROR_UNSUPPORTED,
-                    "forward_device: the engine runs on the CPU; device pointers need CUDA");
+    if (engine->device != CNX_DEVICE_CUDA)
+        return cnx_fail(CNX_ERROR_UNSUPPORTED,
+                        "forward_device: the engine runs on the CPU; device pointers need CUDA");
+    /* Device memory is not scanned for NaN here: that would cost a copy. */
+    cnx_status status = check_shape(engine, input, n, height, width);
+    if (status == CNX_OK)
+        status = run_chunks(engine, input, 1, n, height, width, logits, 0, NULL);
+    return status;
 }
 
 cnx_status cnx_engine_classify_device(cnx_engine *engine, const float *input, int n, int height,
                                       int width, int k, cnx_prediction *top) {
     if (!engine || !top)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "classify_device: NULL engine or output");
-#ifdef CNX_HAVE_CUDA
-    if (engine->cuda) {
-        const int classes = engine->weights.num_classes;
-        if (k < 1 || k > classes)
-            return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "classify: k = %d, expected 1..%d", k, classes);
-        int chunk = 0;
-        cnx_status status = check_device_call(engine, input, n, height, width, &chunk);
-        const size_t image = (size_t)3 * height * width;
-        for (int done = 0; done < n && status == CNX_OK; done += chunk) {
-            const int count = n - done < chunk ? n - done : chunk;
-            status = cuda_backend_classify(engine->cuda, input + done * image, 1, count, height,
-                                           width, k, top + (size_t)done * k);
-        }
-        return status;
-    }
-#else
-    (void)input;
-    (void)n;
-    (void)height;
-    (void)width;
-    (void)k;
-#endif
-    return cnx_fail(CNX_ERROR_UNSUPPORTED,
-                    "classify_device: the engine runs on the CPU; device pointers need CUDA");
+    if (engine->device != CNX_DEVICE_CUDA)
+        return cnx_fail(CNX_ERROR_UNSUPPORTED,
+                        "classify_device: the engine runs on the CPU; device pointers need CUDA");
+    cnx_status status = check_k(engine, k);
+    if (status == CNX_OK)
+        status = check_shape(engine, input, n, height, width);
+    if (status == CNX_OK)
+        status = run_chunks(engine, input, 1, n, height, width, NULL, k, top);
+    return status;
 }
