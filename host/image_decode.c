@@ -132,6 +132,11 @@ static cnx_status read_whole_file(const char *path, uint8_t **data, size_t *size
         if (got == 0)
             break;
         used += (size_t)got;
+        /* Not a PNG or JPEG: the first bytes are enough for the message, so
+         * a large or endless file (a video, /dev/zero) is not read whole. */
+        if (used >= sizeof png_signature && !starts_with(buffer, used, png_signature, sizeof png_signature, 0) &&
+            !starts_with(buffer, used, jpeg_signature, sizeof jpeg_signature, 0))
+            break;
     }
     close(fd);
     if (status != CNX_OK) {

@@ -310,8 +310,10 @@ int cmd_stats(int argc, char **argv) {
                 printf(" CenterCrop(%d)", crop);
         }
         printf("\n");
-        print_triple(stdout, "--mean", mean);
-        print_triple(stdout, "--std", std);
+        if (st.count) { /* lines to paste: only when there is something to paste */
+            print_triple(stdout, "--mean", mean);
+            print_triple(stdout, "--std", std);
+        }
     }
     inputs_free(&inputs);
     if (used == 0) {
