@@ -10,22 +10,17 @@
 #include "batch_runner.h"
 #include "cnx.h"
 #include "commands.h"
-#include "engine_flags.h"
 #include "inputs.h"
 #include "json_output.h"
 #include "labels.h"
 #include "npy.h"
 #include "preprocess_flags.h"
+#include "run_flags.h"
 #include "progress.h"
 
 typedef struct {
-    const char *weights;
+    run_flags flags; /* -w, engine, preprocessing, --labels, --json, --dump-logits */
     int k;
-    cnx_options options;
-    preprocess_overrides overrides;
-    const char *labels_path;
-    int json;
-    const char *dump_logits;
 } classify_args;
 
 /* What the per-input callback needs. */
@@ -60,33 +55,24 @@ static const char usage[] =
 
 /* Returns 0 to run, 1 after --help, -1 on a usage error (message printed). */
 static int parse_args(int argc, char **argv, classify_args *a) {
-    enum { OPT_LABELS = 2000, OPT_JSON, OPT_DUMP };
     static const struct option long_options[] = {
-        {"weights", required_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'},
-        {"labels", required_argument, NULL, OPT_LABELS},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"dump-logits", required_argument, NULL, OPT_DUMP},
-        ENGINE_LONG_OPTIONS,
-        PREPROCESS_LONG_OPTIONS,
+        RUN_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
+    run_flags_init(&a->flags);
     a->k = 0; /* not given: 5, or every class of a smaller head */
-    a->options = cnx_default_options();
     optind = 1;
     opterr = 0;
     int option;
     while ((option = getopt_long(argc, argv, ":w:k:h", long_options, NULL)) != -1) {
-        int handled = preprocess_overrides_parse(&a->overrides, option, optarg);
-        if (!handled)
-            handled = engine_options_parse(&a->options, option, optarg, "classify");
+        const int handled = run_flags_parse(&a->flags, option, optarg, "classify");
         if (handled < 0)
             return -1;
         if (handled)
             continue;
         switch (option) {
-        case 'w': a->weights = optarg; break;
         case 'h': fputs(usage, stdout); return 1;
         case 'k':
             if (parse_positive_int(optarg, 100000, &a->k) != 0) {
@@ -94,9 +80,6 @@ static int parse_args(int argc, char **argv, classify_args *a) {
                 return -1;
             }
             break;
-        case OPT_LABELS: a->labels_path = optarg; break;
-        case OPT_JSON: a->json = 1; break;
-        case OPT_DUMP: a->dump_logits = optarg; break;
         case ':':
             fprintf(stderr, "cnx classify: %s needs a value\n", argv[optind - 1]);
             return -1;
@@ -106,10 +89,8 @@ static int parse_args(int argc, char **argv, classify_args *a) {
             return -1;
         }
     }
-    if (!a->weights) {
-        fprintf(stderr, "cnx classify: -w WEIGHTS is required\n");
+    if (run_flags_check(&a->flags, "classify") != 0)
         return -1;
-    }
     if (optind == argc) {
         fprintf(stderr, "cnx classify: no inputs given\n");
         return -1;
@@ -119,7 +100,7 @@ static int parse_args(int argc, char **argv, classify_args *a) {
 
 static void print_result(classify_run *run, const char *name, const cnx_prediction *top) {
     const int k = run->args->k;
-    if (run->args->json) {
+    if (run->args->flags.json) {
         printf("{\"image\": ");
         json_write_string(stdout, name);
         printf(", \"top\": [");
@@ -147,7 +128,7 @@ static void print_result(classify_run *run, const char *name, const cnx_predicti
 
 static void print_error(classify_run *run, const char *name, const char *error) {
     fprintf(stderr, "cnx: %s\n", error);
-    if (run->args->json) {
+    if (run->args->flags.json) {
         printf("{\"image\": ");
         json_write_string(stdout, name);
         printf(", \"error\": ");
@@ -183,7 +164,7 @@ int cmd_classify(int argc, char **argv) {
         return parsed > 0 ? EXIT_ALL_OK : EXIT_USAGE;
 
     cnx_engine *engine;
-    if (cnx_engine_create(args.weights, &args.options, &engine) != CNX_OK) {
+    if (cnx_engine_create(args.flags.weights, &args.flags.options, &engine) != CNX_OK) {
         fprintf(stderr, "cnx: %s\n", cnx_last_error());
         return EXIT_USAGE;
     }
@@ -195,9 +176,9 @@ int cmd_classify(int argc, char **argv) {
     memset(&run, 0, sizeof run);
     run.args = &args;
     run.num_classes = info.num_classes;
-    batch_runner_params params = {engine, info.num_classes, info.preprocess, args.options.max_batch,
+    batch_runner_params params = {engine, info.num_classes, info.preprocess, args.flags.options.max_batch,
                                   NULL, on_result, &run};
-    preprocess_overrides_apply(&args.overrides, &params.preprocess);
+    preprocess_overrides_apply(&args.flags.overrides, &params.preprocess);
 
     int status = EXIT_USAGE;
     input_list inputs = {0};
@@ -210,7 +191,7 @@ int cmd_classify(int argc, char **argv) {
         fprintf(stderr, "cnx classify: -k %d, but the model has %d classes\n", args.k, info.num_classes);
         goto done;
     }
-    if (labels_load(&run.labels, args.labels_path, info.num_classes) != 0)
+    if (labels_load(&run.labels, args.flags.labels_path, info.num_classes) != 0)
         goto done;
     if (inputs_expand(argv + optind, argc - optind, extensions, &inputs) != 0 ||
         batch_inputs_from_paths(&inputs, &items, &count) != 0) {
@@ -225,15 +206,15 @@ int cmd_classify(int argc, char **argv) {
         fprintf(stderr, "cnx classify: out of memory\n");
         goto done;
     }
-    if (args.dump_logits) {
+    if (args.flags.dump_logits) {
         const int64_t shape[2] = {(int64_t)count, info.num_classes};
-        if (!(params.dump_logits = npy_begin(args.dump_logits, NPY_FLOAT32, 2, shape)))
+        if (!(params.dump_logits = npy_begin(args.flags.dump_logits, NPY_FLOAT32, 2, shape)))
             goto done;
     }
     if (batch_run(&params, items, count) != 0)
         goto done;
     status = run.failures ? EXIT_SOME_FAILED : EXIT_ALL_OK;
-    if (params.dump_logits && npy_end(params.dump_logits, args.dump_logits) != 0)
+    if (params.dump_logits && npy_end(params.dump_logits, args.flags.dump_logits) != 0)
         status = EXIT_USAGE;
     params.dump_logits = NULL;
 done:

@@ -11,23 +11,18 @@
 #include "batch_runner.h"
 #include "cnx.h"
 #include "commands.h"
-#include "engine_flags.h"
 #include "image_folder.h"
 #include "json_output.h"
 #include "labels.h"
 #include "npy.h"
 #include "preprocess_flags.h"
+#include "run_flags.h"
 
 enum { MAX_TOP_K = 5, MAX_CONFUSED = 5 };
 
 typedef struct {
-    const char *weights;
+    run_flags flags; /* -w, engine, preprocessing, --labels, --json, --dump-logits */
     const char *root;
-    cnx_options options;
-    preprocess_overrides overrides;
-    const char *labels_path;
-    int json;
-    const char *dump_logits;
 } eval_args;
 
 typedef struct {
@@ -87,36 +82,24 @@ static const char usage[] =
 
 /* Returns 0 to run, 1 after --help, -1 on a usage error (message printed). */
 static int parse_args(int argc, char **argv, eval_args *a) {
-    enum { OPT_LABELS = 2000, OPT_JSON, OPT_DUMP };
     static const struct option long_options[] = {
-        {"weights", required_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'},
-        {"labels", required_argument, NULL, OPT_LABELS},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"dump-logits", required_argument, NULL, OPT_DUMP},
-        ENGINE_LONG_OPTIONS,
-        PREPROCESS_LONG_OPTIONS,
+        RUN_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
-    a->options = cnx_default_options();
+    run_flags_init(&a->flags);
     optind = 1;
     opterr = 0;
     int option;
     while ((option = getopt_long(argc, argv, ":w:h", long_options, NULL)) != -1) {
-        int handled = preprocess_overrides_parse(&a->overrides, option, optarg);
-        if (!handled)
-            handled = engine_options_parse(&a->options, option, optarg, "eval");
+        const int handled = run_flags_parse(&a->flags, option, optarg, "eval");
         if (handled < 0)
             return -1;
         if (handled)
             continue;
         switch (option) {
-        case 'w': a->weights = optarg; break;
         case 'h': fputs(usage, stdout); return 1;
-        case OPT_LABELS: a->labels_path = optarg; break;
-        case OPT_JSON: a->json = 1; break;
-        case OPT_DUMP: a->dump_logits = optarg; break;
         case ':':
             fprintf(stderr, "cnx eval: %s needs a value\n", argv[optind - 1]);
             return -1;
@@ -126,10 +109,8 @@ static int parse_args(int argc, char **argv, eval_args *a) {
             return -1;
         }
     }
-    if (!a->weights) {
-        fprintf(stderr, "cnx eval: -w WEIGHTS is required\n");
+    if (run_flags_check(&a->flags, "eval") != 0)
         return -1;
-    }
     if (optind == argc) {
         fprintf(stderr, "cnx eval: no folder given (DIR/<class>/<images>)\n");
         return -1;
@@ -359,7 +340,7 @@ int cmd_eval(int argc, char **argv) {
     batch_runner_params params;
     memset(&params, 0, sizeof params);
     int status = EXIT_USAGE;
-    if (cnx_engine_create(args.weights, &args.options, &engine) != CNX_OK) {
+    if (cnx_engine_create(args.flags.weights, &args.flags.options, &engine) != CNX_OK) {
         fprintf(stderr, "cnx: %s\n", cnx_last_error());
         goto done;
     }
@@ -375,7 +356,7 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "cnx eval: note: %s has %d class folder%s for a %d-class model; folder i "
                 "is class i, as ImageFolder numbers them\n", args.root, folder.num_classes,
                 folder.num_classes == 1 ? "" : "s", info.num_classes);
-    if (labels_load(&run.labels, args.labels_path, info.num_classes) != 0)
+    if (labels_load(&run.labels, args.flags.labels_path, info.num_classes) != 0)
         goto done;
     run.labels.use_imagenet = 0; /* names come from --labels or the folders */
     run.folder = &folder;
@@ -394,20 +375,20 @@ int cmd_eval(int argc, char **argv) {
         inputs[i] = (batch_input){folder.files.paths[i], 0, -1};
 
     params = (batch_runner_params){engine, info.num_classes, info.preprocess,
-                                   args.options.max_batch, NULL, on_result, &run};
-    preprocess_overrides_apply(&args.overrides, &params.preprocess);
-    if (args.dump_logits) {
+                                   args.flags.options.max_batch, NULL, on_result, &run};
+    preprocess_overrides_apply(&args.flags.overrides, &params.preprocess);
+    if (args.flags.dump_logits) {
         const int64_t shape[2] = {(int64_t)folder.files.count, info.num_classes};
-        if (!(params.dump_logits = npy_begin(args.dump_logits, NPY_FLOAT32, 2, shape)))
+        if (!(params.dump_logits = npy_begin(args.flags.dump_logits, NPY_FLOAT32, 2, shape)))
             goto done;
     }
     int ran = batch_run(&params, inputs, folder.files.count);
     FILE *dump = params.dump_logits;
     params.dump_logits = NULL;
-    if ((dump && npy_end(dump, args.dump_logits) != 0) || ran != 0)
+    if ((dump && npy_end(dump, args.flags.dump_logits) != 0) || ran != 0)
         goto done;
-    if (args.json)
-        print_json(&run, args.root, args.weights);
+    if (args.flags.json)
+        print_json(&run, args.root, args.flags.weights);
     else
         print_text(&run, args.root);
     status = run.num_failures ? EXIT_SOME_FAILED : EXIT_ALL_OK;

@@ -1,0 +1,39 @@
+/* The flags of the commands that run a model over images (classify, eval):
+ * -w, the engine and preprocessing flags, --labels, --json, --dump-logits. */
+#ifndef CNX_CLI_RUN_FLAGS_H
+#define CNX_CLI_RUN_FLAGS_H
+
+#include "cnx.h"
+#include "engine_flags.h"
+#include "preprocess_flags.h"
+
+enum { OPTION_LABELS = 1200, OPTION_JSON, OPTION_DUMP_LOGITS };
+
+/* Entries for a getopt_long option table (with "w:" in the short options). */
+#define RUN_LONG_OPTIONS                                                        \
+    {"weights", required_argument, NULL, 'w'},                                 \
+    {"labels", required_argument, NULL, OPTION_LABELS},                        \
+    {"json", no_argument, NULL, OPTION_JSON},                                  \
+    {"dump-logits", required_argument, NULL, OPTION_DUMP_LOGITS},              \
+    ENGINE_LONG_OPTIONS,                                                       \
+    PREPROCESS_LONG_OPTIONS
+
+typedef struct run_flags {
+    const char *weights;
+    const char *labels_path;
+    const char *dump_logits;
+    int json;
+    cnx_options options;
+    preprocess_overrides overrides;
+} run_flags;
+
+void run_flags_init(run_flags *flags);
+
+/* Handles one getopt_long result. Returns 1 if it was one of these flags, 0
+ * if not, -1 for a bad value (after printing "cnx COMMAND: ..."). */
+int run_flags_parse(run_flags *flags, int option, const char *value, const char *command);
+
+/* After parsing: -w is required. Returns 0, or -1 after printing why. */
+int run_flags_check(const run_flags *flags, const char *command);
+
+#endif
