@@ -67,16 +67,8 @@ dwconv7_ln_kernel(T *out, const float *in, const float *weight, const float *bia
         if (x >= W)
             break; // the same for the whole warp
         const float *v = buf + p * C;
-        float sum = 0.0f;
-        for (int c = lane; c < C; c += 32)
-            sum += v[c];
-        const float mean = cnx::warp_sum(sum) / (float)C;
-        float squares = 0.0f;
-        for (int c = lane; c < C; c += 32) {
-            const float d = v[c] - mean;
-            squares += d * d;
-        }
-        const float inv_std = 1.0f / sqrtf(cnx::warp_sum(squares) / (float)C + CNX_KERNEL_LN_EPS);
+        float mean, inv_std;
+        cnx::warp_row_stats(v, C, lane, &mean, &inv_std);
         T *dst = out + ((n * (size_t)H + (size_t)y) * (size_t)W + (size_t)x) * (size_t)C;
         for (int c = lane; c < C; c += 32)
             dst[c] = cnx::from_float<T>((v[c] - mean) * inv_std);

@@ -108,6 +108,23 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
+/* LayerNorm statistics of one row of C floats, computed by a whole warp: two
+ * passes in fp32 (the mean first keeps the variance accurate). */
+__device__ __forceinline__ void warp_row_stats(const float *row, int C, int lane, float *mean,
+                                               float *inv_std) {
+    float sum = 0.0f;
+    for (int c = lane; c < C; c += 32)
+        sum += row[c];
+    const float m = warp_sum(sum) / (float)C;
+    float squares = 0.0f;
+    for (int c = lane; c < C; c += 32) {
+        const float d = row[c] - m;
+        squares += d * d;
+    }
+    *mean = m;
+    *inv_std = 1.0f / sqrtf(warp_sum(squares) / (float)C + CNX_KERNEL_LN_EPS);
+}
+
 __device__ __forceinline__ double warp_sum(double v) {
 #pragma unroll
     for (int offset = 16; offset > 0; offset >>= 1)

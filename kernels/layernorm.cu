@@ -29,16 +29,8 @@ layernorm_kernel(T *out, const float *in, const float *gain, const float *bias, 
         out_offset = (out_row * 4 + (size_t)((y & 1) * 2 + (x & 1))) * (size_t)C;
     }
     const float *src = in + row * (size_t)C;
-    float sum = 0.0f;
-    for (int c = lane; c < C; c += 32)
-        sum += src[c];
-    const float mean = cnx::warp_sum(sum) / (float)C;
-    float squares = 0.0f;
-    for (int c = lane; c < C; c += 32) {
-        const float d = src[c] - mean;
-        squares += d * d;
-    }
-    const float inv_std = 1.0f / sqrtf(cnx::warp_sum(squares) / (float)C + CNX_KERNEL_LN_EPS);
+    float mean, inv_std;
+    cnx::warp_row_stats(src, C, lane, &mean, &inv_std);
     T *dst = out + out_offset;
     for (int c = lane; c < C; c += 32) {
         float v = (src[c] - mean) * inv_std;
