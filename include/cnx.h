@@ -132,6 +132,13 @@ typedef struct cnx_engine cnx_engine;
 CNX_API cnx_status cnx_engine_create(const char *weights_path, const cnx_options *options,
                              cnx_engine **engine);
 
+/* An engine with seeded random weights of a named architecture
+ * ("convnext_tiny", "convnext_small", "convnext_base", ...; see cnx info),
+ * 1000 classes and torchvision's ImageNet preprocessing: for benchmarks and
+ * tests that must not download anything. Its predictions mean nothing. */
+CNX_API cnx_status cnx_engine_create_random(const char *architecture, uint64_t seed,
+                                    const cnx_options *options, cnx_engine **engine);
+
 CNX_API cnx_status cnx_engine_info(const cnx_engine *engine, cnx_model_info *info);
 
 /* Runs the model. input: n images as contiguous float32 [n, 3, height, width]
@@ -218,6 +225,102 @@ CNX_API cnx_status cnx_preprocess_pixels(const cnx_image *image,
 /* The model's input for one image: float32 [3, crop, crop]. */
 CNX_API cnx_status cnx_preprocess_image(const cnx_image *image,
                                 const cnx_preprocess *params, float *out);
+
+/* ------------------------------------------------------ batches of images
+ *
+ * Classification from decoded pixels rather than model inputs: each image is
+ * preprocessed Pillow-exactly (cnx_preprocess_image) and then run through
+ * the model. On a CUDA engine only the RGB8 pixels go to the GPU, where one
+ * kernel resizes, crops and normalizes the whole batch; only the results
+ * come back. On the CPU the same values are computed on the host.
+ *
+ * Outputs: top receives k predictions per image (or pass NULL), logits
+ * num_classes floats per image (or pass NULL); at least one of them. A
+ * failed image gets class_index -1 in its top rows and NaN logits, and its
+ * status in image_status (n entries, or NULL); the others are unaffected.
+ * These calls return CNX_OK when every image was classified; otherwise the
+ * first failed image's status, with cnx_last_error() naming its index and
+ * the cause. params: NULL for the preprocessing the weights file carries. */
+
+CNX_API cnx_status cnx_engine_classify_images(cnx_engine *engine, const cnx_image *images, int n,
+                                      const cnx_preprocess *params, int k,
+                                      cnx_prediction *top, float *logits,
+                                      cnx_status *image_status);
+
+/* Where one image of a packed pixel buffer lies: the byte offset of its
+ * pixel (0, 0), then its size. The pixels are RGB8 as in cnx_image (rows
+ * top to bottom, no padding); images may sit at any byte offset. */
+typedef struct cnx_image_desc {
+    uint64_t offset;
+    int32_t width;
+    int32_t height;
+} cnx_image_desc;
+
+/* As cnx_engine_classify_images, for pixels already on the GPU (a decoder
+ * of the caller's wrote them): pixels is a device pointer to pixel_bytes
+ * bytes, descs a host array of n descriptors. The work is queued on the
+ * engine's stream (the caller's, see cnx_options.cuda_stream), after the
+ * caller's earlier work there; the call returns when top and logits (host
+ * memory) are written. CNX_ERROR_UNSUPPORTED on a CPU engine. */
+CNX_API cnx_status cnx_engine_classify_pixels_device(cnx_engine *engine, const uint8_t *pixels,
+                                             uint64_t pixel_bytes, const cnx_image_desc *descs,
+                                             int n, const cnx_preprocess *params, int k,
+                                             cnx_prediction *top, float *logits,
+                                             cnx_status *image_status);
+
+/* ------------------------------------------------------ many image files
+ *
+ * The whole pipeline for a list of files: a pool of decode threads fills
+ * batch buffers (page-locked on CUDA), and while the GPU runs one batch the
+ * next is uploaded and the ones after it are decoded. Memory is bounded by a
+ * few batches, whatever the number of files. Results are handed to a
+ * callback on the calling thread, in input order. */
+
+typedef struct cnx_file_result {
+    size_t index;      /* in the list of paths */
+    const char *path;
+    cnx_status status; /* CNX_OK, or why this file failed */
+    const char *error; /* "" on success, else "PATH: cause" */
+    const cnx_prediction *top; /* k predictions; NULL on failure or k == 0 */
+    const float *logits;       /* num_classes; NULL on failure or without want_logits */
+} cnx_file_result;
+
+/* Returns 0 to go on, anything else to stop the run. The pointers in result
+ * are valid during the call only. */
+typedef int (*cnx_file_result_fn)(void *user, const cnx_file_result *result);
+
+typedef struct cnx_files_options {
+    const cnx_preprocess *preprocess; /* NULL: what the weights file carries */
+    int k;              /* predictions per image (0: none, logits only) */
+    int want_logits;
+    int batch;          /* images per batch; 0: the engine's max_batch */
+    int decode_threads; /* 0: one per core */
+    int64_t max_pixels; /* per image; <= 0: CNX_DEFAULT_MAX_PIXELS */
+} cnx_files_options;
+
+CNX_API cnx_files_options cnx_default_files_options(void); /* k = 5 */
+
+/* Where a run's time went, to tell which stage bounds it. Seconds. */
+typedef struct cnx_files_stats {
+    size_t images, failed;
+    int batches, decode_threads, batch;
+    double wall;          /* the whole call */
+    double decode;        /* decoding and packing, summed over the threads */
+    double wait_decode;   /* the driver waiting for a batch to be decoded */
+    double wait_device;   /* the driver waiting for the model's results */
+    uint64_t pixel_bytes; /* RGB8 bytes decoded (and, on CUDA, uploaded) */
+} cnx_files_stats;
+
+/* Classifies every file and calls on_result once per file, in order. A bad
+ * file costs only its own result. Returns CNX_OK when the run went through
+ * (whether or not some files failed: see the results), or the status of
+ * what stopped it: bad options, memory, a device fault (the files not yet
+ * reported then get that error), or the callback (CNX_ERROR_INTERNAL with
+ * "stopped by the caller"). stats may be NULL. */
+CNX_API cnx_status cnx_engine_classify_files(cnx_engine *engine, const char *const *paths, size_t n,
+                                     const cnx_files_options *options,
+                                     cnx_file_result_fn on_result, void *user,
+                                     cnx_files_stats *stats);
 
 #ifdef __cplusplus
 }

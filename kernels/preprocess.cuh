@@ -10,7 +10,7 @@
  *   pixels: the images' RGB8 pixels (interleaved, rows top to bottom, no
  *           padding: cnx_image.rgb) one after another, at any byte offsets
  *           (no alignment needed); pixel_bytes is the buffer's size.
- *   descs:  n cnx_image_desc, one per image: the byte offset of its first
+ *   descs:  n cnx_image_desc (cnx.h; 16 bytes), one per image: the byte offset of its first
  *           pixel in `pixels`, its width and height.
  * The output: n images of [3, crop, crop] (CNX_LAYOUT_NCHW) or
  * [crop, crop, 3] (CNX_LAYOUT_NHWC), back to back, in dtype; this is the
@@ -41,13 +41,6 @@ typedef enum cnx_tensor_layout {
     CNX_LAYOUT_NCHW = 0, /* [n, 3, crop, crop]: torchvision's tensor */
     CNX_LAYOUT_NHWC = 1  /* [n, crop, crop, 3]: channels last */
 } cnx_tensor_layout;
-
-/* Where one image of the packed batch is. 16 bytes, no padding. */
-typedef struct cnx_image_desc {
-    uint64_t offset; /* byte offset of pixel (0, 0) in the pixel buffer */
-    int32_t width;
-    int32_t height;
-} cnx_image_desc;
 
 /* Writes the model's input for images descs[0..n-1] to out (device memory,
  * n * 3 * crop * crop values of dtype in `layout`). pixels, descs and out
