@@ -40,6 +40,7 @@
 #include "dwconv_layernorm.cuh"
 #include "error.h"
 #include "layernorm.cuh"
+#include "preprocess.cuh"
 #include "softmax_topk.cuh"
 #include "stem_patches.cuh"
 
@@ -87,12 +88,7 @@ static cnx_status cublas_failed(cublasStatus_t s, const char *call, const char *
             return cublas_failed(s_, #call, __FILE__, __LINE__);               \
     } while (0)
 
-#define TRY(call)                                                              \
-    do {                                                                       \
-        const cnx_status st_ = (call);                                         \
-        if (st_ != CNX_OK)                                                     \
-            return st_;                                                        \
-    } while (0)
+
 
 /* -------------------------------------------------------------- state */
 
@@ -435,7 +431,7 @@ static cnx_status make_desc(cuda_backend *b, cublasLtMatmulDesc_t *desc, const f
 static cnx_status make_gemm(cuda_backend *b, gemm_weights *g) {
     CUBLAS_TRY(cublasLtMatrixLayoutCreate(&g->a, b->gemm_type, (uint64_t)g->k, (uint64_t)g->m, g->k));
     if (g->bias)
-        TRY(make_desc(b, &g->desc, g->bias));
+        CNX_TRY(make_desc(b, &g->desc, g->bias));
     return CNX_OK;
 }
 
@@ -589,21 +585,21 @@ static cnx_status plan_gemm(cuda_backend *b, gemm_plan *p, const gemm_weights *g
 static cnx_status build_plan(cuda_backend *b, forward_plan *p, int n, int height, int width) {
     const cudaDataType_t act_type = b->gemm_type;
     size_t h = (size_t)height / 4, w = (size_t)width / 4;
-    TRY(plan_gemm(b, &p->stem, &b->stem, (size_t)n * h * w, CUDA_R_32F, "stem"));
+    CNX_TRY(plan_gemm(b, &p->stem, &b->stem, (size_t)n * h * w, CUDA_R_32F, "stem"));
     for (int s = 0; s < b->num_stages; s++) {
         if (s > 0) {
             h /= 2;
             w /= 2;
-            TRY(plan_gemm(b, &p->down[s], &b->down[s], (size_t)n * h * w, CUDA_R_32F, "downsampling"));
+            CNX_TRY(plan_gemm(b, &p->down[s], &b->down[s], (size_t)n * h * w, CUDA_R_32F, "downsampling"));
         }
         /* Every block of a stage has the same shapes: block 0's descriptors
          * stand for all (they differ only in the bias pointer, and every
          * bias is 256-byte aligned). */
         const cuda_block *blk = &b->blocks[s][0];
-        TRY(plan_gemm(b, &p->fc1[s], &blk->fc1, (size_t)n * h * w, act_type, "fc1"));
-        TRY(plan_gemm(b, &p->fc2[s], &blk->fc2, (size_t)n * h * w, CUDA_R_32F, "fc2"));
+        CNX_TRY(plan_gemm(b, &p->fc1[s], &blk->fc1, (size_t)n * h * w, act_type, "fc1"));
+        CNX_TRY(plan_gemm(b, &p->fc2[s], &blk->fc2, (size_t)n * h * w, CUDA_R_32F, "fc2"));
     }
-    TRY(plan_gemm(b, &p->head, &b->head, (size_t)n, CUDA_R_32F, "classifier"));
+    CNX_TRY(plan_gemm(b, &p->head, &b->head, (size_t)n, CUDA_R_32F, "classifier"));
     return CNX_OK;
 }
 
@@ -714,24 +710,24 @@ static cnx_status setup(cuda_backend *b, const cnx_convnext_weights *w, void *st
     const uint64_t workspace = WORKSPACE_BYTES;
     CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(b->pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                     &workspace, sizeof workspace));
-    TRY(make_desc(b, &b->plain, NULL));
+    CNX_TRY(make_desc(b, &b->plain, NULL));
 
-    TRY(upload_weights(b, w));
-    TRY(make_gemm(b, &b->stem));
-    TRY(make_gemm(b, &b->head));
+    CNX_TRY(upload_weights(b, w));
+    CNX_TRY(make_gemm(b, &b->stem));
+    CNX_TRY(make_gemm(b, &b->head));
     for (int s = 0; s < b->num_stages; s++) {
         if (s > 0)
-            TRY(make_gemm(b, &b->down[s]));
+            CNX_TRY(make_gemm(b, &b->down[s]));
         for (int j = 0; j < b->depths[s]; j++) {
-            TRY(make_gemm(b, &b->blocks[s][j].fc1));
-            TRY(make_gemm(b, &b->blocks[s][j].fc2));
+            CNX_TRY(make_gemm(b, &b->blocks[s][j].fc1));
+            CNX_TRY(make_gemm(b, &b->blocks[s][j].fc2));
         }
     }
-    TRY(allocate_activations(b));
+    CNX_TRY(allocate_activations(b));
     /* The planned shape's algorithms now, so that a GPU without them fails
      * here rather than on the first batch. */
     forward_plan *plan;
-    TRY(get_plan(b, b->max_batch, b->input_size, b->input_size, &plan));
+    CNX_TRY(get_plan(b, b->max_batch, b->input_size, b->input_size, &plan));
     return CNX_OK;
 }
 
@@ -833,7 +829,7 @@ static cnx_status enqueue_body(cuda_backend *b, const forward_plan *p) {
     const int n = p->n;
     int h = p->height / 4, w = p->width / 4;
     size_t rows = (size_t)n * h * w;
-    TRY(run_gemm(b, &p->stem, &b->stem, b->patches, b->residual, 0.0f, rows));
+    CNX_TRY(run_gemm(b, &p->stem, &b->stem, b->patches, b->residual, 0.0f, rows));
     CUDA_TRY(layernorm_forward(b->residual, b->residual, b->stem_norm_gain, b->stem_norm_bias, rows,
                                b->widths[0], CNX_ACT_F32, stream));
     for (int s = 0; s < b->num_stages; s++) {
@@ -844,20 +840,20 @@ static cnx_status enqueue_body(cuda_backend *b, const forward_plan *p) {
             h /= 2;
             w /= 2;
             rows = (size_t)n * h * w;
-            TRY(run_gemm(b, &p->down[s], &b->down[s], b->patches, b->residual, 0.0f, rows));
+            CNX_TRY(run_gemm(b, &p->down[s], &b->down[s], b->patches, b->residual, 0.0f, rows));
         }
         for (int j = 0; j < b->depths[s]; j++) {
             const cuda_block *blk = &b->blocks[s][j];
             CUDA_TRY(dwconv7_layernorm_forward(b->normalized, b->residual, blk->dw_weight,
                                                blk->dw_bias, n, h, w, c, b->act, stream));
-            TRY(run_gemm(b, &p->fc1[s], &blk->fc1, b->normalized, b->hidden, 0.0f, rows));
+            CNX_TRY(run_gemm(b, &p->fc1[s], &blk->fc1, b->normalized, b->hidden, 0.0f, rows));
             CUDA_TRY(bias_gelu_forward(b->hidden, blk->fc1_bias, rows, 4 * c, b->act, stream));
-            TRY(run_gemm(b, &p->fc2[s], &blk->fc2, b->hidden, b->residual, 1.0f, rows));
+            CNX_TRY(run_gemm(b, &p->fc2[s], &blk->fc2, b->hidden, b->residual, 1.0f, rows));
         }
     }
     CUDA_TRY(avgpool_layernorm_forward(b->pooled, b->residual, n, h * w,
                                        b->widths[b->num_stages - 1], b->act, stream));
-    TRY(run_gemm(b, &p->head, &b->head, b->pooled, b->logits, 0.0f, (size_t)n));
+    CNX_TRY(run_gemm(b, &p->head, &b->head, b->pooled, b->logits, 0.0f, (size_t)n));
     return CNX_OK;
 }
 
@@ -909,7 +905,7 @@ static cnx_status run_body(cuda_backend *b, forward_plan *p) {
         cudaGetLastError();
         cnx_clear_error();
     }
-    TRY(enqueue_body(b, p));
+    CNX_TRY(enqueue_body(b, p));
     p->runs++;
     return CNX_OK;
 }
@@ -934,10 +930,10 @@ static cnx_status check_call(const cuda_backend *b, const float *input, int n, i
 /* Input to b->logits, queued on b->stream. */
 static cnx_status forward_to_logits(cuda_backend *b, const float *input, int input_on_device,
                                     int n, int height, int width) {
-    TRY(check_call(b, input, n, height, width));
+    CNX_TRY(check_call(b, input, n, height, width));
     CUDA_TRY(cudaSetDevice(b->device));
     forward_plan *p;
-    TRY(get_plan(b, n, height, width, &p));
+    CNX_TRY(get_plan(b, n, height, width, &p));
     const float *source = input;
     if (!input_on_device) {
         CUDA_TRY(cudaMemcpyAsync(b->input, input, (size_t)n * 3 * height * width * sizeof(float),
@@ -953,7 +949,7 @@ cnx_status cuda_backend_forward(cuda_backend *b, const float *input, int input_o
                                 int height, int width, float *logits, int logits_on_device) {
     if (!logits)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "CUDA forward: NULL logits");
-    TRY(forward_to_logits(b, input, input_on_device, n, height, width));
+    CNX_TRY(forward_to_logits(b, input, input_on_device, n, height, width));
     const size_t bytes = (size_t)n * b->classes * sizeof(float);
     CUDA_TRY(cudaMemcpyAsync(logits, b->logits, bytes,
                              logits_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyDeviceToHost,
@@ -967,7 +963,7 @@ cnx_status cuda_backend_classify(cuda_backend *b, const float *input, int input_
                                  int height, int width, int k, cnx_prediction *top) {
     if (!top || k < 1 || k > b->classes)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "classify: k = %d, expected 1..%d", k, b->classes);
-    TRY(forward_to_logits(b, input, input_on_device, n, height, width));
+    CNX_TRY(forward_to_logits(b, input, input_on_device, n, height, width));
     CUDA_TRY(softmax_topk_forward(b->top, b->probs, b->logits, n, b->classes, k, b->stream));
     CUDA_TRY(cudaMemcpyAsync(top, b->top, (size_t)n * k * sizeof(cnx_prediction),
                              cudaMemcpyDeviceToHost, b->stream));
@@ -976,6 +972,35 @@ cnx_status cuda_backend_classify(cuda_backend *b, const float *input, int input_
         if (top[(size_t)i * k].class_index < 0)
             return cnx_fail(CNX_ERROR_INVALID_ARGUMENT,
                             "classify: image %d of the batch has a non-finite logit", i);
+    return CNX_OK;
+}
+
+void *cuda_backend_stream(const cuda_backend *b) {
+    return b->stream;
+}
+
+cnx_status cuda_backend_enqueue_pixels(cuda_backend *b, const uint8_t *pixels, uint64_t pixel_bytes,
+                                       const cnx_image_desc *descs, int n,
+                                       const cnx_preprocess *params, int k, cnx_prediction *top,
+                                       float *logits) {
+    if (k < 0 || k > b->classes || (k > 0 && !top) || (k == 0 && !logits))
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "classify: k = %d, expected 1..%d", k, b->classes);
+    CUDA_TRY(cudaSetDevice(b->device));
+    const int crop = params->crop;
+    /* The model's input straight into the input buffer, in the layout and
+     * type forward_to_logits takes from the caller. */
+    CNX_TRY(check_call(b, b->input, n, crop, crop));
+    CNX_TRY(cnx_preprocess_forward(b->input, CNX_LAYOUT_NCHW, CNX_ACT_F32, pixels, pixel_bytes, descs,
+                                   n, params, b->stream));
+    CNX_TRY(forward_to_logits(b, b->input, 1, n, crop, crop));
+    if (k > 0) {
+        CUDA_TRY(softmax_topk_forward(b->top, b->probs, b->logits, n, b->classes, k, b->stream));
+        CUDA_TRY(cudaMemcpyAsync(top, b->top, (size_t)n * k * sizeof(cnx_prediction),
+                                 cudaMemcpyDeviceToHost, b->stream));
+    }
+    if (logits)
+        CUDA_TRY(cudaMemcpyAsync(logits, b->logits, (size_t)n * b->classes * sizeof(float),
+                                 cudaMemcpyDeviceToHost, b->stream));
     return CNX_OK;
 }
 

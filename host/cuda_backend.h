@@ -20,7 +20,7 @@
  * capturing) runs eagerly. CNX_CUDA_GRAPHS=0 in the environment at creation
  * turns graphs off.
  *
- * Only host/engine.c calls this, one call at a time per backend. */
+ * Only the engine (host/engine*.c) calls this, one call at a time per backend. */
 #ifndef CNX_HOST_CUDA_BACKEND_H
 #define CNX_HOST_CUDA_BACKEND_H
 
@@ -65,6 +65,23 @@ cnx_status cuda_backend_forward(cuda_backend *backend, const float *input, int i
  * n*k predictions. Returns once they are there. */
 cnx_status cuda_backend_classify(cuda_backend *backend, const float *input, int input_on_device,
                                  int n, int height, int width, int k, cnx_prediction *top);
+
+/* The stream the backend's work goes to (a cudaStream_t). */
+void *cuda_backend_stream(const cuda_backend *backend);
+
+/* Queues on the backend's stream, without waiting: the model's input from
+ * n packed RGB8 images (pixels and descs in device memory, see
+ * kernels/preprocess.cuh) preprocessed with params straight into the input
+ * buffer, the forward, and copies of the results to host memory: k
+ * predictions per image into top when k > 0, the logits when logits is not
+ * NULL. Host memory should be page-locked, or the copies wait for the GPU.
+ * n <= cuda_backend_capacity(crop, crop). Synchronize the stream before
+ * reading the results; a failed top-k ranks class_index -1 (non-finite
+ * logits). */
+cnx_status cuda_backend_enqueue_pixels(cuda_backend *backend, const uint8_t *pixels,
+                                       uint64_t pixel_bytes, const cnx_image_desc *descs, int n,
+                                       const cnx_preprocess *params, int k, cnx_prediction *top,
+                                       float *logits);
 
 void cuda_backend_destroy(cuda_backend *backend);
 

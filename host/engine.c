@@ -5,27 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convnext_weights.h"
 #include "cpu_backend.h"
 #include "cuda_backend.h"
 #include "device.h"
+#include "engine_internal.h"
 #include "error.h"
-
-/* The CPU backend's batch: large enough to keep the GEMMs efficient (tens of
- * thousands of rows at 224), small enough to keep activations in the
- * hundreds of megabytes. Larger calls are split. */
-enum { CPU_MAX_BATCH = 8 };
-
-struct cnx_engine {
-    cnx_convnext_weights weights;
-    cnx_options options;
-    cnx_device device;
-    char device_name[128];
-    cpu_backend *cpu;
-    cuda_backend *cuda; /* set instead of cpu when the engine runs on CUDA */
-    int backend_batch; /* images per backend call */
-    float *logits;     /* [backend_batch, classes], for classify */
-};
+#include "random_weights.h"
 
 cnx_options cnx_default_options(void) {
     cnx_options options;
@@ -43,6 +28,7 @@ void cnx_engine_destroy(cnx_engine *engine) {
 #ifdef CNX_HAVE_CUDA
     cuda_backend_destroy(engine->cuda);
 #endif
+    engine_images_free(engine);
     cnx_convnext_weights_free(&engine->weights);
     free(engine->logits);
     free(engine);
@@ -137,27 +123,19 @@ static cnx_status create_backend(cnx_engine *engine, int input_size) {
                               o->num_threads, &engine->cpu);
 }
 
-cnx_status cnx_engine_create(const char *weights_path, const cnx_options *options,
-                             cnx_engine **out) {
-    if (!out)
-        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "cnx_engine_create: NULL engine pointer");
-    *out = NULL;
-    if (!weights_path)
-        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "cnx_engine_create: NULL weights path");
-    cnx_options defaults = cnx_default_options();
-    if (!options)
-        options = &defaults;
-    cnx_status status = check_options(options);
-    if (status != CNX_OK)
-        return status;
-
+/* Takes over *weights (whatever happens) and builds an engine around them;
+ * name is how messages refer to the weights. */
+static cnx_status create_from_weights(cnx_convnext_weights *weights, const char *name,
+                                      const cnx_options *options, cnx_engine **out) {
     cnx_engine *engine = calloc(1, sizeof *engine);
-    if (!engine)
+    if (!engine) {
+        cnx_convnext_weights_free(weights);
         return cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "out of memory");
+    }
+    engine->weights = *weights;
+    memset(weights, 0, sizeof *weights);
     engine->options = *options;
-    status = cnx_convnext_weights_load(weights_path, &engine->weights);
-    if (status == CNX_OK)
-        status = choose_device(engine);
+    cnx_status status = choose_device(engine);
     if (status == CNX_OK) {
         const int input_size = options->input_size ? options->input_size : engine->weights.preprocess.crop;
         /* Each stage halves the side after the stem's 4x; the last must keep a pixel. */
@@ -165,7 +143,7 @@ cnx_status cnx_engine_create(const char *weights_path, const cnx_options *option
         if (input_size < smallest)
             status = cnx_fail(options->input_size ? CNX_ERROR_INVALID_ARGUMENT : CNX_ERROR_WEIGHTS,
                               "%s: inputs of %dx%d (%s) are too small for this model, which needs %d",
-                              weights_path, input_size, input_size,
+                              name, input_size, input_size,
                               options->input_size ? "input_size" : "the crop in its metadata", smallest);
         else
             status = create_backend(engine, input_size);
@@ -181,6 +159,47 @@ cnx_status cnx_engine_create(const char *weights_path, const cnx_options *option
     }
     *out = engine;
     return CNX_OK;
+}
+
+/* The checks both constructors start with; *options is the caller's or the defaults. */
+static cnx_status begin_create(cnx_engine **out, const cnx_options **options,
+                               const cnx_options *defaults) {
+    if (!out)
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "cnx_engine_create: NULL engine pointer");
+    *out = NULL;
+    if (!*options)
+        *options = defaults;
+    return check_options(*options);
+}
+
+cnx_status cnx_engine_create(const char *weights_path, const cnx_options *options,
+                             cnx_engine **out) {
+    const cnx_options defaults = cnx_default_options();
+    cnx_status status = begin_create(out, &options, &defaults);
+    if (status == CNX_OK && !weights_path)
+        status = cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "cnx_engine_create: NULL weights path");
+    if (status != CNX_OK)
+        return status;
+    cnx_convnext_weights weights;
+    status = cnx_convnext_weights_load(weights_path, &weights);
+    if (status != CNX_OK)
+        return status;
+    return create_from_weights(&weights, weights_path, options, out);
+}
+
+cnx_status cnx_engine_create_random(const char *architecture, uint64_t seed,
+                                    const cnx_options *options, cnx_engine **out) {
+    const cnx_options defaults = cnx_default_options();
+    cnx_status status = begin_create(out, &options, &defaults);
+    if (status == CNX_OK && !architecture)
+        status = cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "cnx_engine_create_random: NULL architecture");
+    if (status != CNX_OK)
+        return status;
+    cnx_convnext_weights weights;
+    status = cnx_convnext_weights_random(architecture, seed, &weights);
+    if (status != CNX_OK)
+        return status;
+    return create_from_weights(&weights, architecture, options, out);
 }
 
 cnx_status cnx_engine_info(const cnx_engine *engine, cnx_model_info *info) {
@@ -253,7 +272,7 @@ static cnx_status chunk_size(const cnx_engine *engine, int height, int width, in
     return CNX_OK;
 }
 
-static cnx_status check_k(const cnx_engine *engine, int k) {
+cnx_status engine_check_k(const cnx_engine *engine, int k) {
     const int classes = engine->weights.num_classes;
     if (k < 1 || k > classes)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "classify: k = %d, expected 1..%d", k, classes);
@@ -306,7 +325,7 @@ cnx_status cnx_engine_classify(cnx_engine *engine, const float *input, int n, in
                                int width, int k, cnx_prediction *top) {
     if (!engine || !top)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "classify: NULL engine or output");
-    cnx_status status = check_k(engine, k);
+    cnx_status status = engine_check_k(engine, k);
     if (status == CNX_OK)
         status = check_input(engine, input, n, height, width);
     if (status == CNX_OK)
@@ -349,7 +368,7 @@ cnx_status cnx_engine_classify_device(cnx_engine *engine, const float *input, in
     if (engine->device != CNX_DEVICE_CUDA)
         return cnx_fail(CNX_ERROR_UNSUPPORTED,
                         "classify_device: the engine runs on the CPU; device pointers need CUDA");
-    cnx_status status = check_k(engine, k);
+    cnx_status status = engine_check_k(engine, k);
     if (status == CNX_OK)
         status = check_shape(engine, input, n, height, width);
     if (status == CNX_OK)

@@ -16,4 +16,12 @@ cnx_status cnx_fail(cnx_status status, const char *format, ...) CNX_PRINTF(2, 3)
 
 void cnx_clear_error(void);
 
+/* Returns the status of a call that failed, from the calling function. */
+#define CNX_TRY(call)                                                          \
+    do {                                                                       \
+        const cnx_status try_status_ = (call);                                 \
+        if (try_status_ != CNX_OK)                                             \
+            return try_status_;                                                \
+    } while (0)
+
 #endif

@@ -8,6 +8,7 @@
 #include "cnx.h"
 #include "error.h"
 #include "pillow_resample.h"
+#include "preprocess.h"
 #include "resize.h"
 
 /* Sides above this are refused: far beyond any real use, and small enough
@@ -52,6 +53,11 @@ static cnx_status check_normalization(const cnx_preprocess *params) {
                             (double)params->std[c]);
     }
     return CNX_OK;
+}
+
+cnx_status preprocess_check_params(const cnx_preprocess *params) {
+    cnx_status status = check_sizes(params);
+    return status == CNX_OK ? check_normalization(params) : status;
 }
 
 cnx_status cnx_preprocess_pixels(const cnx_image *image, const cnx_preprocess *params,

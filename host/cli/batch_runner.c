@@ -35,6 +35,9 @@ typedef struct {
 
     const char *npy_path; /* the .npy file open in npy */
     npy_reader npy;
+
+    cnx_prediction *top; /* [k], a tensor's predictions */
+    size_t done;         /* inputs handed over */
 } runner;
 
 static int is_npy(const char *path) {
@@ -140,28 +143,6 @@ static int load_npy_input(runner *r, const batch_input *in, float **dst, size_t 
     return 0;
 }
 
-static int load_image_input(runner *r, const batch_input *in, float **dst, size_t *dst_floats,
-                            int *height, int *width, char *error, size_t error_size) {
-    const int crop = r->params->preprocess.crop;
-    if (reserve(dst, dst_floats, (size_t)3 * crop * crop) != 0) {
-        snprintf(error, error_size, "%s: out of memory", in->path);
-        return -1;
-    }
-    cnx_image image;
-    if (cnx_image_decode_file(in->path, 0, &image) != CNX_OK) {
-        snprintf(error, error_size, "%s", cnx_last_error()); /* names the file */
-        return -1;
-    }
-    cnx_status status = cnx_preprocess_image(&image, &r->params->preprocess, *dst);
-    cnx_image_free(&image);
-    if (status != CNX_OK) {
-        snprintf(error, error_size, "%s: %s", in->path, cnx_last_error());
-        return -1;
-    }
-    *height = *width = crop;
-    return 0;
-}
-
 /* Runs the batch tensor through the model, falling back to one image at a
  * time when the batch fails, so one bad tensor costs only its own result. */
 static void forward_batch(runner *r) {
@@ -186,27 +167,43 @@ static void forward_batch(runner *r) {
     }
 }
 
-/* Runs what the batch holds and hands every slot over in order. */
+/* Hands one input's result to the command, writes its --dump-logits row,
+ * and moves the progress line on. */
+static void deliver(runner *r, size_t input, const float *logits, const cnx_prediction *top,
+                    const char *error) {
+    const batch_runner_params *p = r->params;
+    char name[4096];
+    batch_input_name(&r->inputs[input], name, sizeof name);
+    progress_finish(r->bar); /* a clean line for the result; redrawn below */
+    if (p->on_result(p->user, input, name, logits, top, error) != 0)
+        logits = NULL;
+    if (p->dump_logits) {
+        for (int c = 0; c < p->num_classes; c++) {
+            const float value = logits ? logits[c] : NAN;
+            fwrite(&value, sizeof value, 1, p->dump_logits);
+        }
+    }
+    fflush(stdout);
+    progress_update(r->bar, ++r->done);
+}
+
+/* Runs what the tensor batch holds and hands every slot over in order. */
 static void flush(runner *r) {
     const batch_runner_params *p = r->params;
     const int classes = p->num_classes;
     forward_batch(r);
-    progress_finish(r->bar); /* a clean line for the results; redrawn later */
     for (int s = 0; s < r->num_slots; s++) {
         slot *sl = &r->slots[s];
-        char name[4096];
-        batch_input_name(&r->inputs[sl->input], name, sizeof name);
         const float *logits = sl->tensor >= 0 ? r->logits + (size_t)sl->tensor * classes : NULL;
-        if (p->on_result(p->user, sl->input, name, logits, logits ? NULL : sl->error) != 0)
+        const char *error = sl->error;
+        if (logits && cnx_top_k(logits, classes, p->k, r->top) != CNX_OK) {
+            char name[256];
+            batch_input_name(&r->inputs[sl->input], name, sizeof name);
+            snprintf(sl->error, sizeof sl->error, "%.255s: %.250s", name, cnx_last_error());
             logits = NULL;
-        if (p->dump_logits) {
-            for (int c = 0; c < classes; c++) {
-                const float value = logits ? logits[c] : NAN;
-                fwrite(&value, sizeof value, 1, p->dump_logits);
-            }
         }
+        deliver(r, sl->input, logits, logits ? r->top : NULL, logits ? NULL : error);
     }
-    fflush(stdout);
     r->num_slots = 0;
     r->filled = 0;
 }
@@ -241,6 +238,61 @@ static void runner_free(runner *r) {
     free(r->tensor);
     free(r->slots);
     free(r->logits);
+    free(r->top);
+}
+
+/* .npy inputs first..last-1, batched here. */
+static void run_tensors(runner *r, size_t first, size_t last) {
+    float *staging = NULL;
+    size_t staging_floats = 0;
+    for (size_t i = first; i < last; i++) {
+        char error[512];
+        int height = 0, width = 0;
+        const int loaded = load_npy_input(r, &r->inputs[i], &staging, &staging_floats, &height,
+                                          &width, error, sizeof error);
+        add_to_batch(r, i, loaded == 0 ? staging : NULL, height, width, error);
+    }
+    flush(r);
+    free(staging);
+}
+
+typedef struct {
+    runner *r;
+    size_t first; /* the input of the run's first file */
+} file_run;
+
+static int on_file(void *user, const cnx_file_result *result) {
+    file_run *run = user;
+    deliver(run->r, run->first + result->index, result->logits, result->top,
+            result->status == CNX_OK ? NULL : result->error);
+    return 0;
+}
+
+/* Image files first..last-1, through the library's pipeline. */
+static void run_files(runner *r, size_t first, size_t last) {
+    const batch_runner_params *p = r->params;
+    const size_t count = last - first;
+    const char **paths = malloc(count * sizeof *paths);
+    file_run run = {r, first};
+    if (paths) {
+        for (size_t i = 0; i < count; i++)
+            paths[i] = r->inputs[first + i].path;
+        cnx_files_options options = cnx_default_files_options();
+        options.preprocess = &p->preprocess;
+        options.k = p->k;
+        options.want_logits = p->want_logits || p->dump_logits;
+        options.batch = p->max_batch;
+        cnx_engine_classify_files(p->engine, paths, count, &options, on_file, &run, NULL);
+    }
+    /* What the pipeline could not even start (or memory for the list). */
+    char cause[512];
+    snprintf(cause, sizeof cause, "%s", paths ? cnx_last_error() : "out of memory");
+    while (r->done < last) {
+        char error[1024];
+        snprintf(error, sizeof error, "%.500s: %.500s", r->inputs[r->done].path, cause);
+        deliver(r, r->done, NULL, NULL, error);
+    }
+    free(paths);
 }
 
 int batch_run(const batch_runner_params *params, const batch_input *inputs, size_t count) {
@@ -252,29 +304,25 @@ int batch_run(const batch_runner_params *params, const batch_input *inputs, size
     r.max_slots = 4 * r.capacity;
     r.slots = malloc(sizeof(slot) * r.max_slots);
     r.logits = malloc(sizeof(float) * r.capacity * params->num_classes);
-    if (!r.slots || !r.logits) {
+    r.top = malloc(sizeof(cnx_prediction) * params->k);
+    if (!r.slots || !r.logits || !r.top) {
         fprintf(stderr, "cnx: out of memory for a batch of %d\n", r.capacity);
         runner_free(&r);
         return -1;
     }
-    float *staging = NULL;
-    size_t staging_floats = 0;
     progress bar;
     r.bar = &bar;
     progress_start(&bar, count, "images");
-    for (size_t i = 0; i < count; i++) {
-        const batch_input *in = &inputs[i];
-        char error[512];
-        int height = 0, width = 0;
-        int loaded = in->is_tensor
-                         ? load_npy_input(&r, in, &staging, &staging_floats, &height, &width, error, sizeof error)
-                         : load_image_input(&r, in, &staging, &staging_floats, &height, &width, error, sizeof error);
-        add_to_batch(&r, i, loaded == 0 ? staging : NULL, height, width, error);
-        progress_update(&bar, i + 1);
+    /* Runs of image files and of tensors, one after another: input order. */
+    for (size_t first = 0, last; first < count; first = last) {
+        for (last = first + 1; last < count && inputs[last].is_tensor == inputs[first].is_tensor;)
+            last++;
+        if (inputs[first].is_tensor)
+            run_tensors(&r, first, last);
+        else
+            run_files(&r, first, last);
     }
-    flush(&r);
     progress_finish(&bar);
-    free(staging);
     runner_free(&r);
     return 0;
 }

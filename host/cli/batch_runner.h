@@ -1,8 +1,10 @@
-/* Running many inputs through the model in batches, in input order: the
- * core that cnx classify and cnx eval share. Image files are decoded and
- * preprocessed on the host; .npy tensors are taken as they are. A batch the
- * engine refuses is retried one input at a time, so one bad input costs only
- * its own result. A progress line goes to stderr on a terminal. */
+/* Running many inputs through the model in input order: the core that cnx
+ * classify and cnx eval share. Image files go through the library's file
+ * pipeline (cnx_engine_classify_files: decode threads, preprocessing and
+ * top-k on the GPU when the engine runs there); .npy tensors are batched
+ * here and taken as they are. A batch of tensors the engine refuses is
+ * retried one at a time, so one bad input costs only its own result. A
+ * progress line goes to stderr on a terminal. */
 #ifndef CNX_CLI_BATCH_RUNNER_H
 #define CNX_CLI_BATCH_RUNNER_H
 
@@ -29,18 +31,21 @@ int batch_inputs_from_paths(const input_list *paths, batch_input **inputs_out, s
 /* "PATH", or "PATH[i]" for image i of a .npy tensor. */
 void batch_input_name(const batch_input *input, char *name, size_t size);
 
-/* Called once per input, in input order. logits: [num_classes], or NULL when
- * the input failed, and then error is a one-line message naming the file.
- * Returns 0 when the result was used, -1 when the caller counts the input as
- * failed after all (its --dump-logits row is then NaN). */
+/* Called once per input, in input order. On success top holds the k best
+ * classes (when k > 0) and logits the num_classes logits (when asked for,
+ * else NULL); on failure both are NULL and error is a one-line message
+ * naming the file. Returns 0 when the result was used, -1 when the caller
+ * counts the input as failed after all (its --dump-logits row is then NaN). */
 typedef int (*batch_result_fn)(void *user, size_t index, const char *name, const float *logits,
-                               const char *error);
+                               const cnx_prediction *top, const char *error);
 
 typedef struct batch_runner_params {
     cnx_engine *engine;
     int num_classes;
     cnx_preprocess preprocess; /* for image files */
     int max_batch;             /* inputs per forward */
+    int k;                     /* predictions per input, 1..num_classes */
+    int want_logits;           /* hand logits to on_result */
     FILE *dump_logits;         /* optional: float32 rows in input order, NaN for failures */
     batch_result_fn on_result;
     void *user;

@@ -28,7 +28,6 @@ typedef struct {
     const classify_args *args;
     int num_classes;
     labels labels;
-    cnx_prediction *top; /* [k] */
     int failures;
 } classify_run;
 
@@ -140,20 +139,15 @@ static void print_error(classify_run *run, const char *name, const char *error) 
 
 /* batch_result_fn: prints one input's top-k, or its error. */
 static int on_result(void *user, size_t index, const char *name, const float *logits,
-                     const char *error) {
+                     const cnx_prediction *top, const char *error) {
     classify_run *run = user;
-    char message[512];
     (void)index;
-    if (logits && cnx_top_k(logits, run->num_classes, run->args->k, run->top) != CNX_OK) {
-        snprintf(message, sizeof message, "%.200s: %.300s", name, cnx_last_error());
-        error = message;
-        logits = NULL;
-    }
-    if (!logits) {
+    (void)logits;
+    if (!top) {
         print_error(run, name, error);
         return -1;
     }
-    print_result(run, name, run->top);
+    print_result(run, name, top);
     return 0;
 }
 
@@ -177,7 +171,7 @@ int cmd_classify(int argc, char **argv) {
     run.args = &args;
     run.num_classes = info.num_classes;
     batch_runner_params params = {engine, info.num_classes, info.preprocess, args.flags.options.max_batch,
-                                  NULL, on_result, &run};
+                                  0, 0, NULL, on_result, &run};
     preprocess_overrides_apply(&args.flags.overrides, &params.preprocess);
 
     int status = EXIT_USAGE;
@@ -202,10 +196,7 @@ int cmd_classify(int argc, char **argv) {
         fprintf(stderr, "cnx classify: no images found in the inputs given\n");
         goto done;
     }
-    if (!(run.top = malloc(sizeof(cnx_prediction) * args.k))) {
-        fprintf(stderr, "cnx classify: out of memory\n");
-        goto done;
-    }
+    params.k = args.k;
     if (args.flags.dump_logits) {
         const int64_t shape[2] = {(int64_t)count, info.num_classes};
         if (!(params.dump_logits = npy_begin(args.flags.dump_logits, NPY_FLOAT32, 2, shape)))
@@ -220,7 +211,6 @@ int cmd_classify(int argc, char **argv) {
 done:
     if (params.dump_logits)
         fclose(params.dump_logits);
-    free(run.top);
     free(items);
     inputs_free(&inputs);
     labels_free(&run.labels);

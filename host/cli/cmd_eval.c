@@ -146,17 +146,13 @@ static int record_failure(eval_run *run, const char *name, const char *error) {
 
 /* batch_result_fn: scores one image against its folder's class. */
 static int on_result(void *user, size_t index, const char *name, const float *logits,
-                     const char *error) {
+                     const cnx_prediction *top, const char *error) {
     eval_run *run = user;
     const char *path = run->folder->files.paths[index]; /* outlives the call, unlike name */
-    if (!logits)
+    (void)name;
+    (void)logits;
+    if (!top)
         return record_failure(run, path, error);
-    cnx_prediction top[MAX_TOP_K];
-    if (cnx_top_k(logits, run->num_classes, run->k, top) != CNX_OK) {
-        char message[1024];
-        snprintf(message, sizeof message, "%.500s: %.500s", name, cnx_last_error());
-        return record_failure(run, path, message);
-    }
     const int target = run->folder->targets[index];
     run->evaluated++;
     run->class_images[target]++;
@@ -375,7 +371,7 @@ int cmd_eval(int argc, char **argv) {
         inputs[i] = (batch_input){folder.files.paths[i], 0, -1};
 
     params = (batch_runner_params){engine, info.num_classes, info.preprocess,
-                                   args.flags.options.max_batch, NULL, on_result, &run};
+                                   args.flags.options.max_batch, run.k, 0, NULL, on_result, &run};
     preprocess_overrides_apply(&args.flags.overrides, &params.preprocess);
     if (args.flags.dump_logits) {
         const int64_t shape[2] = {(int64_t)folder.files.count, info.num_classes};

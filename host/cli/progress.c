@@ -15,6 +15,7 @@ void progress_start(progress *p, size_t total, const char *unit) {
     p->total = total;
     p->unit = unit;
     p->start_seconds = p->last_print_seconds = progress_now_seconds();
+    p->drawn = 0;
 }
 
 void progress_update(progress *p, size_t done) {
@@ -30,9 +31,11 @@ void progress_update(progress *p, size_t done) {
     fprintf(stderr, "\r%zu/%zu %s, %.1f %s/s, ETA %.0f s   ", done, p->total, p->unit, rate,
             p->unit, eta);
     fflush(stderr);
+    p->drawn = 1;
 }
 
 void progress_finish(progress *p) {
-    if (p->enabled)
+    if (p->enabled && p->drawn)
         fprintf(stderr, "\r\033[K");
+    p->drawn = 0;
 }

@@ -11,6 +11,7 @@ typedef struct progress {
     const char *unit; /* "images" */
     double start_seconds;
     double last_print_seconds;
+    int drawn; /* a line is on the terminal */
 } progress;
 
 void progress_start(progress *p, size_t total, const char *unit);
@@ -18,7 +19,7 @@ void progress_start(progress *p, size_t total, const char *unit);
 /* Redraws at most a few times a second. */
 void progress_update(progress *p, size_t done);
 
-/* Clears the line (the final figures go to the command's normal output). */
+/* Clears the line, if one is drawn (before printing results, and at the end). */
 void progress_finish(progress *p);
 
 double progress_now_seconds(void);
