@@ -102,7 +102,8 @@ cnx_status cuda_upload_batch(cuda_upload *u, const uint8_t *pixels, uint64_t pix
     UPLOAD_TRY(cudaSetDevice(u->device));
     CNX_TRY(cuda_upload_wait_done(u));
     CNX_TRY(reserve(u, pixel_bytes, n));
-    UPLOAD_TRY(cudaMemcpyAsync(u->pixels, pixels, pixel_bytes, cudaMemcpyHostToDevice, u->stream));
+    if (pixels && pixel_bytes) /* NULL: the caller's pixels are on the device already */
+        UPLOAD_TRY(cudaMemcpyAsync(u->pixels, pixels, pixel_bytes, cudaMemcpyHostToDevice, u->stream));
     UPLOAD_TRY(cudaMemcpyAsync(u->descs, descs, (size_t)n * sizeof *descs, cudaMemcpyHostToDevice,
                                u->stream));
     UPLOAD_TRY(cudaEventRecord(u->uploaded, u->stream));

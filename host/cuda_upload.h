@@ -19,7 +19,8 @@ typedef struct cuda_upload cuda_upload;
 cnx_status cuda_upload_create(int device, cuda_upload **upload);
 void cuda_upload_destroy(cuda_upload *upload);
 
-/* pixels and descs: host memory (page-locked, or the copies do not overlap). */
+/* pixels and descs: host memory (page-locked, or the copies do not overlap).
+ * pixels may be NULL: only the descriptors are uploaded. */
 cnx_status cuda_upload_batch(cuda_upload *upload, const uint8_t *pixels, uint64_t pixel_bytes,
                              const cnx_image_desc *descs, int n, void *compute_stream);
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds cnx here for sm_90 (H100/H200) into build-device/ and gathers into
 # carry/ what a GPU machine needs to run the GPU tests without building:
-#   carry/bin/   the GPU test binaries (tests/gpu/test_*), bench_forward, and
-#                the cnx command (with libcnx beside it in lib/);
+#   carry/bin/   the GPU test binaries (tests/gpu/test_*), cnx-bench (for
+#                bench/run.sh), and the cnx command (with libcnx beside it in lib/);
 #   carry/lib/   the shared libraries they link that are neither CUDA's nor
 #                the base system's (OpenBLAS and its Fortran runtime, OpenMP,
 #                json-c, libpng, libjpeg, ...);
@@ -23,18 +23,18 @@ if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
 fi
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DCNX_CUDA=ON >/dev/null
-targets=(test_gpu_forward bench_forward cnx_cli)
+targets=(test_gpu_forward cnx_bench cnx_cli)
 # Other GPU tests, whatever tests/gpu/CMakeLists.txt defines today.
 for t in $(ninja -C "$build" -t targets all 2>/dev/null |
-           sed -n 's@^tests/gpu/\(\(test\|bench\)_[A-Za-z0-9_]*\): [A-Z_]*EXECUTABLE_LINKER.*@\1@p' | sort -u); do
+           sed -n 's@^tests/gpu/\(test_[A-Za-z0-9_]*\): [A-Z_]*EXECUTABLE_LINKER.*@\1@p' | sort -u); do
   case " ${targets[*]} " in *" $t "*) ;; *) targets+=("$t") ;; esac
 done
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
 
 rm -rf "$carry"
 mkdir -p "$carry/bin" "$carry/lib"
-binaries=("$build/cnx")
-for f in "$build"/tests/gpu/test_* "$build"/tests/gpu/bench_*; do
+binaries=("$build/cnx" "$build/cnx-bench")
+for f in "$build"/tests/gpu/test_*; do
   [ -f "$f" ] && [ -x "$f" ] && binaries+=("$f")
 done
 skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libmvec|libpthread|libdl\.so|librt\.so|libutil|libresolv|libz\.so|libstdc\+\+|libgcc_s|libcuda\.so|libcublas|libcublasLt|libcudart|libcudnn|libnvrtc|libnvJitLink|libcufft|libcurand|libcusparse|libcusolver)'

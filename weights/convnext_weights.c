@@ -401,6 +401,18 @@ static const known_architecture known_architectures[] = {
     {"convnext_xlarge", {3, 3, 27, 3}, 256}, {"convnext_xxlarge", {3, 4, 30, 3}, 384},
 };
 
+int cnx_convnext_architecture(size_t index, const char **name, int depths[CNX_MAX_STAGES],
+                              int widths[CNX_MAX_STAGES]) {
+    if (index >= sizeof known_architectures / sizeof known_architectures[0]) return 0;
+    const known_architecture *k = &known_architectures[index];
+    *name = k->name;
+    for (int s = 0; s < CNX_MAX_STAGES; s++) {
+        depths[s] = k->depths[s];
+        widths[s] = k->first_width << s;
+    }
+    return 1;
+}
+
 static const char *architecture_name(const cnx_convnext_weights *w) {
     if (w->num_stages != CNX_MAX_STAGES) return "convnext";
     for (size_t a = 0; a < sizeof known_architectures / sizeof known_architectures[0]; a++) {

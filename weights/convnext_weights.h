@@ -4,6 +4,7 @@
 #ifndef CNX_WEIGHTS_CONVNEXT_WEIGHTS_H
 #define CNX_WEIGHTS_CONVNEXT_WEIGHTS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cnx.h"
@@ -67,5 +68,10 @@ typedef struct cnx_convnext_weights {
 cnx_status cnx_convnext_weights_load(const char *path, cnx_convnext_weights *weights);
 
 void cnx_convnext_weights_free(cnx_convnext_weights *weights);
+
+/* The named architectures (convnext_atto ... convnext_xxlarge), by index
+ * from 0: entry index's name, depths and widths, and 1; 0 past the last. */
+int cnx_convnext_architecture(size_t index, const char **name, int depths[CNX_MAX_STAGES],
+                              int widths[CNX_MAX_STAGES]);
 
 #endif

@@ -10,16 +10,20 @@
 #    sm_90 into build-device/;
 # 3. runs the GPU test binaries directly (not through ctest: a carried
 #    build's absolute paths are this machine's), then compute-sanitizer
-#    memcheck on the quick GPU forward test, then bench_forward, then
-#    bench/torch_baseline.py when it exists;
-# 4. writes each step's log and summary.md into RESULTS_DIR.
+#    memcheck on the quick GPU forward test, then bench/run.sh: cnx-bench
+#    and bench/torch_baseline.py on the same seeded weights, compared by
+#    bench/compare.py into RESULTS_DIR/bench/bench.md (DESIGN.md section 8);
+# 4. writes each step's log and summary.md (with bench.md) into RESULTS_DIR.
 #
 # Every step has a timeout and the whole script a budget (CNX_DEVICE_BUDGET
 # seconds, default 300, so that a rerun fits the session's device time):
-# steps that no longer fit are skipped and say so. compute-sanitizer runs only
-# with CNX_MEMCHECK=1 (a second, shorter call). The logs are also bundled into
-# RESULTS_DIR/logs.tar.gz, since only a few files come back. It never changes
-# the GPU's settings.
+# steps that no longer fit are skipped and say so. The GPU tests run first;
+# the benchmark gets what is left (at most CNX_BENCH_BUDGET, default 200 s;
+# torch.compile max-autotune comes last within it). CNX_DEVICE_TESTS=0 skips
+# the GPU tests (a benchmark-only call), CNX_DEVICE_BENCH=0 the benchmark.
+# compute-sanitizer runs only with CNX_MEMCHECK=1 (a second, shorter call).
+# The logs are also bundled into RESULTS_DIR/logs.tar.gz, since only a few
+# files come back. It never changes the GPU's settings.
 set -u -o pipefail
 
 results=${1:?usage: tests/gpu/device_check.sh RESULTS_DIR}
@@ -135,17 +139,21 @@ fi
 grep -q '^| step' "$summary" || { echo >>"$summary"; echo "| step | result | time | last line |" >>"$summary"; echo "|---|---|---|---|" >>"$summary"; }
 
 # ------------------------------------------------------------------ tests
-step gpu_forward 240 "$bin/test_gpu_forward"
-testdata=""
-for d in "$root/carry/testdata/images" "$root/../shared/testdata/images" "$root/shared/testdata/images"; do
-  [ -d "$d" ] && testdata=$d && break
-done
-for t in "$bin"/test_*; do
-  name=$(basename "$t")
-  case $name in test_gpu_forward) continue ;; esac
-  [ -x "$t" ] || continue
-  step "${name#test_}" 120 "$t" ${testdata:+"$testdata"}
-done
+if [ "${CNX_DEVICE_TESTS:-1}" != 0 ]; then
+  step gpu_forward 240 "$bin/test_gpu_forward"
+  testdata=""
+  for d in "$root/carry/testdata/images" "$root/../shared/testdata/images" "$root/shared/testdata/images"; do
+    [ -d "$d" ] && testdata=$d && break
+  done
+  for t in "$bin"/test_*; do
+    name=$(basename "$t")
+    case $name in test_gpu_forward) continue ;; esac
+    [ -x "$t" ] || continue
+    step "${name#test_}" 120 "$t" ${testdata:+"$testdata"}
+  done
+else
+  echo "| GPU tests | not run (CNX_DEVICE_TESTS=0) | | |" >>"$summary"
+fi
 
 sanitizer=$(command -v compute-sanitizer || true)
 if [ "${CNX_MEMCHECK:-0}" = 1 ] && [ -n "$sanitizer" ] && [ -x "$bin/test_gpu_forward" ]; then
@@ -154,10 +162,23 @@ else
   echo "| memcheck | not run (CNX_MEMCHECK=1 runs it; compute-sanitizer: ${sanitizer:-absent}) | | |" >>"$summary"
 fi
 
-step bench_forward 150 "$bin/bench_forward" --batch 256 --iters 20
-if [ -f "$root/bench/torch_baseline.py" ]; then
-  step_env=(env)
-  step torch_baseline 150 python3 "$root/bench/torch_baseline.py"
+# -------------------------------------------------------------- benchmark
+# bench/run.sh runs python (torch) with the machine's library path and gives
+# cnx-bench ours through CNX_BENCH_LD_LIBRARY_PATH.
+cnx_bench=""
+for c in "$bin/cnx-bench" "$root/carry/bin/cnx-bench" "$root/build-device/cnx-bench"; do
+  [ -x "$c" ] && cnx_bench=$c && break
+done
+if [ "${CNX_DEVICE_BENCH:-1}" != 0 ]; then
+  bench_room=$(($(left) - 10))
+  bench_budget=${CNX_BENCH_BUDGET:-200}
+  [ "$bench_budget" -gt "$bench_room" ] && bench_budget=$bench_room
+  step_env=(env "CNX_BENCH_LD_LIBRARY_PATH=$libpath" "CNX_BENCH_BUDGET=$bench_budget")
+  step bench $((bench_budget + 8)) bash "$root/bench/run.sh" --device cuda --out "$results/bench" \
+    ${cnx_bench:+--cnx-bench "$cnx_bench"}
+  step_env=(env "LD_LIBRARY_PATH=$libpath")
+else
+  echo "| bench | not run (CNX_DEVICE_BENCH=0) | | |" >>"$summary"
 fi
 
 # ---------------------------------------------------------------- summary
@@ -170,10 +191,12 @@ fi
   grep -E '^FAIL' "$results/gpu_forward.log" 2>/dev/null | head -n 20
   echo '```'
   echo
-  echo "## bench_forward (convnext_tiny shape, 224x224, CUDA events around each batch)"
-  echo
-  grep -E '^\|' "$results/bench_forward.log" 2>/dev/null
-  grep -E 'failed|halving' "$results/bench_forward.log" 2>/dev/null | head -n 8
+  if [ -s "$results/bench/bench.md" ]; then
+    # bench.md one heading level down, under this summary's title
+    sed 's/^#/##/' "$results/bench/bench.md"
+  else
+    echo "## Benchmark: no bench.md (see bench.log)"
+  fi
   echo
   echo "total: $(($(date +%s) - start)) s of a ${budget} s budget"
 } >>"$summary"
