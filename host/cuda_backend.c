@@ -59,6 +59,7 @@ static const char *base_name(const char *path) {
 }
 
 static cnx_status cuda_failed(cudaError_t e, const char *call, const char *file, int line) {
+    cudaGetLastError(); /* handled here: the next launcher's check must not see it again */
     const cnx_status status =
         e == cudaErrorMemoryAllocation ? CNX_ERROR_OUT_OF_MEMORY : CNX_ERROR_DEVICE;
     return cnx_fail(status, "%s:%d: %s: %s (%s)", base_name(file), line, call,
@@ -381,6 +382,7 @@ static cnx_status upload_weights(cuda_backend *b, const cnx_convnext_weights *w)
     const size_t bytes = align_up(sizing.size);
 
     const cudaError_t e = cudaMalloc(&b->weights_arena, bytes);
+    cudaGetLastError(); /* a failure is reported below, not left for the next launch */
     if (e != cudaSuccess) {
         b->weights_arena = NULL;
         return cnx_fail(e == cudaErrorMemoryAllocation ? CNX_ERROR_OUT_OF_MEMORY : CNX_ERROR_DEVICE,
@@ -486,6 +488,7 @@ static cnx_status allocate_activations(cuda_backend *b) {
     }
     total = align_up(total);
     const cudaError_t e = cudaMalloc(&b->act_arena, total);
+    cudaGetLastError(); /* a failure is reported below, not left for the next launch */
     if (e != cudaSuccess) {
         b->act_arena = NULL;
         return cnx_fail(e == cudaErrorMemoryAllocation ? CNX_ERROR_OUT_OF_MEMORY : CNX_ERROR_DEVICE,

@@ -22,6 +22,7 @@ struct cuda_upload {
 };
 
 static cnx_status failed(cudaError_t e, const char *what) {
+    cudaGetLastError(); /* handled here: the next kernel launch's check must not see it */
     return cnx_fail(e == cudaErrorMemoryAllocation ? CNX_ERROR_OUT_OF_MEMORY : CNX_ERROR_DEVICE,
                     "cuda_upload.c: %s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
 }

@@ -197,6 +197,19 @@ static void hand_out(const batch_call *call, const image_batch *batch, int first
     }
 }
 
+/* Images from `first` on never ran: class -1, NaN logits, and the status. */
+static void mark_not_run(const batch_call *call, int first, cnx_status status) {
+    const int classes = call->engine->weights.num_classes;
+    for (size_t image = (size_t)first; image < (size_t)call->n; image++) {
+        for (int j = 0; call->top && j < call->k; j++)
+            call->top[image * call->k + j] = (cnx_prediction){-1, 0.0f, NAN};
+        for (int c = 0; call->logits && c < classes; c++)
+            call->logits[image * classes + c] = NAN;
+        if (call->image_status)
+            call->image_status[image] = status;
+    }
+}
+
 /* Checks the call, then runs it in batches the engine takes. */
 static cnx_status run_batches(batch_call *call, const char *what, fill_fn fill, const void *source) {
     cnx_engine *engine = call->engine;
@@ -224,8 +237,13 @@ static cnx_status run_batches(batch_call *call, const char *what, fill_fn fill, 
         cnx_status status = engine_batch_start(engine, batch, call->k, call->logits != NULL);
         if (status == CNX_OK)
             status = engine_batch_finish(engine, batch);
-        if (status != CNX_OK) /* the device failed: nothing more will run */
-            return status;
+        if (status != CNX_OK) { /* the device failed: nothing more runs, every image says so */
+            char cause[IMAGE_BATCH_ERROR_SIZE];
+            snprintf(cause, sizeof cause, "%s", cnx_last_error());
+            hand_out(call, batch, first, &first_failure);
+            mark_not_run(call, first + batch->count, status);
+            return cnx_fail(status, "%s", cause);
+        }
         hand_out(call, batch, first, &first_failure);
     }
     return first_failure;

@@ -121,6 +121,14 @@ static void done_with(cnx_image *image, int owned) {
 }
 
 static void put_for_device(image_batch *b, int index, cnx_image *image, int owned) {
+    if (!image->rgb || image->width <= 0 || image->height <= 0) {
+        char message[IMAGE_BATCH_ERROR_SIZE];
+        snprintf(message, sizeof message, "%.200s: no pixels, or a bad size %dx%d", b->name[index],
+                 image->width, image->height);
+        image_batch_fail(b, index, CNX_ERROR_INVALID_ARGUMENT, message);
+        done_with(image, owned);
+        return;
+    }
 #ifdef CNX_HAVE_CUDA
     /* What the kernel cannot do fails here, with the reason. */
     const cnx_status status = cnx_preprocess_check_image(image->width, image->height, &b->params);

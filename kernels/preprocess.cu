@@ -379,9 +379,11 @@ cnx_status check_params(const cnx_preprocess *params) {
     return CNX_OK;
 }
 
+// Through CNX_KERNEL_LAUNCH (kernel_common.cuh), so that the emulated
+// runtime (tests/gpu/emulate_cuda.h) can run the launch on the CPU.
 template <typename T>
 void launch(const Args &a, dim3 grid, cudaStream_t stream) {
-    preprocess_kernel<T><<<grid, kThreads, 0, stream>>>(a);
+    CNX_KERNEL_LAUNCH(preprocess_kernel<T>, grid, kThreads, 0, stream, a);
 }
 
 } // namespace

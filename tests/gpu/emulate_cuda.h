@@ -1,10 +1,14 @@
 /* The CUDA forward run on the CPU, for machines without a GPU: included
- * first (-include) by every file of the emulate_forward test.
+ * first (-include) by every CUDA file of the emulate_forward and
+ * emulate_pipeline tests (host/cuda_backend.c, cuda_upload.c, host_memory.c,
+ * the kernels, kernels/cuda_device.cu).
  *
- * The CUDA runtime and cuBLASLt calls of host/cuda_backend.c are renamed to
- * emu_* functions (tests/gpu/emulate_runtime.cpp): memory is host memory
- * with a guard page after each allocation, streams run synchronously, stream
- * capture records the launches into a graph that replays them, and cuBLASLt
+ * The CUDA runtime and cuBLASLt calls are renamed to emu_* functions
+ * (tests/gpu/emulate_runtime.cpp): device and page-locked memory are host
+ * memory with a guard page after each allocation, there is one device
+ * (sm_90), streams run synchronously or (emu_set_stream_mode) as late as
+ * CUDA allows, events order them, stream capture records the launches into a
+ * graph that replays them, and cuBLASLt
  * is a reference GEMM that checks its layouts, types, alignment and epilogue
  * the way cnx uses them. The kernels' device code is compiled by the host
  * compiler: each thread is a fiber, __syncthreads() and the warp shuffles are
@@ -15,6 +19,21 @@
 #define CNX_TESTS_GPU_EMULATE_CUDA_H
 
 #define cudaGetErrorString emu_cudaGetErrorString
+#define cudaGetDeviceCount emu_cudaGetDeviceCount
+#define cudaGetDeviceProperties emu_cudaGetDeviceProperties
+#define cudaStreamCreate emu_cudaStreamCreate
+#define cudaStreamQuery emu_cudaStreamQuery
+#define cudaEventCreate emu_cudaEventCreate
+#define cudaEventCreateWithFlags emu_cudaEventCreateWithFlags
+#define cudaEventDestroy emu_cudaEventDestroy
+#define cudaEventRecord emu_cudaEventRecord
+#define cudaEventSynchronize emu_cudaEventSynchronize
+#define cudaEventQuery emu_cudaEventQuery
+#define cudaStreamWaitEvent emu_cudaStreamWaitEvent
+#define cudaHostAlloc emu_cudaHostAlloc
+#define cudaMallocHost emu_cudaMallocHost
+#define cudaFreeHost emu_cudaFreeHost
+#define cudaPeekAtLastError emu_cudaPeekAtLastError
 #define cudaGetErrorName emu_cudaGetErrorName
 #define cudaSetDevice emu_cudaSetDevice
 #define cudaDeviceGetAttribute emu_cudaDeviceGetAttribute
@@ -52,8 +71,12 @@
 #include <cuda_runtime.h>
 
 #ifdef __cplusplus
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory> /* before __noinline__ below: libstdc++ spells the attribute so */
 
 #define CNX_KERNEL_EMULATION 1
 
@@ -64,6 +87,13 @@ void syncthreads();
 void shuffle_xor(const void *value, void *result, size_t size, int lane_mask);
 void launch(dim3 grid, dim3 block, size_t shared, cudaStream_t stream, std::function<void()> body);
 } // namespace emu
+
+/* What nvcc provides in device code and the host compiler does not. */
+#ifndef __noinline__
+#define __noinline__ __attribute__((noinline))
+#endif
+using std::max;
+using std::min;
 
 #undef __shared__
 #define __shared__ static /* one block runs at a time */

@@ -1,10 +1,30 @@
-// The CUDA runtime and cuBLASLt, as much of them as host/cuda_backend.c
-// uses, on the CPU (see emulate_cuda.h). Kernels run block after block; the
-// threads of a block are fibers (ucontext) switched at __syncthreads() and at
-// each warp shuffle, and a block whose threads do not all meet at the same
-// barrier fails the test.
+// The CUDA runtime and cuBLASLt, as much of them as cnx uses (host/
+// cuda_backend.c, cuda_upload.c, host_memory.c, the kernels' launchers and
+// kernels/cuda_device.cu), on the CPU (see emulate_cuda.h). Kernels run block
+// after block; the threads of a block are fibers (ucontext) switched at
+// __syncthreads() and at each warp shuffle, and a block whose threads do not
+// all meet at the same barrier fails the test.
+//
+// Streams. By default (mode "sync") work runs when it is queued, as before.
+// emu_set_stream_mode("deferred") keeps each stream's work queued until
+// something waits for it (cudaStreamSynchronize, cudaEventSynchronize, a
+// cudaStreamWaitEvent'ed stream reaching that point, cudaDeviceSynchronize,
+// cudaFree / cudaFreeHost, which synchronize the device): the latest
+// schedule CUDA allows, so that a result read before its stream was waited
+// for is stale or NaN (a copy to host memory poisons its destination with
+// 0xff bytes when it is queued), and a host buffer changed before the copy
+// that reads it has run shows up as the changed data. "random:SEED" is
+// "deferred" plus, at each call, a random amount of progress on random
+// streams: other legal interleavings of the streams' work.
+//
+// Misuse that CUDA leaves undefined or that a real GPU would only show as a
+// rare wrong result fails at once (die): copies whose pointers are not on
+// the side their kind says or run past their allocation, waiting on an event
+// never recorded, use of a destroyed stream or event, freeing what the
+// matching allocator did not return, a cycle of stream waits.
 #include "emulate_cuda.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <sys/mman.h>
 #include <ucontext.h>
@@ -14,11 +34,27 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
 #include <vector>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMU_ASAN 1
+#endif
+#endif
+#ifdef EMU_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 // ------------------------------------------------------------ failures
 
@@ -27,6 +63,10 @@
     fflush(stdout);
     abort();
 }
+
+// One thread at a time in the emulation (kernels run on the calling thread).
+static std::recursive_mutex big_lock;
+#define EMU_LOCK std::lock_guard<std::recursive_mutex> emu_guard_(big_lock)
 
 // --------------------------------------------------------------- fibers
 
@@ -41,68 +81,154 @@ enum State { RUNNABLE, BLOCK_WAIT, WARP_WAIT, DONE };
 constexpr int kMaxThreads = 1024;
 constexpr size_t kFiberStack = 64 * 1024;
 
-// A fiber starts on its own stack through makecontext/swapcontext once;
-// after that every switch is _setjmp/_longjmp, which (unlike swapcontext)
-// makes no system call.
+// Fibers are made once per thread index and live on: a fiber runs the
+// block's body, yields DONE, and is resumed for the next block, of whatever
+// kernel. Only its first start goes through makecontext/swapcontext; every
+// switch after that is, on x86-64, the compiler's __builtin_setjmp/
+// __builtin_longjmp: a few registers, no system call (swapcontext makes
+// one), none of the unwinding of glibc's longjmp, and none of ASan's
+// interceptor of it, which makes a system call and clears shadow memory at
+// every switch. Each stack has an inaccessible page below it, so that an
+// overflow crashes rather than corrupting the next one. Under
+// AddressSanitizer every switch is announced (__sanitizer_start/
+// finish_switch_fiber), so that ASan knows which stack it is on and neither
+// misreads the fibers' frames nor leaves their redzones poisoned.
 ucontext_t scheduler;
 ucontext_t fibers[kMaxThreads];
-jmp_buf scheduler_jump, fiber_jump[kMaxThreads];
+#if defined(__x86_64__)
+typedef void *jump_buffer[5]; // __builtin_setjmp's
+#define EMU_SETJMP(buffer) __builtin_setjmp(buffer)
+#define EMU_LONGJMP(buffer) __builtin_longjmp(buffer, 1)
+// __builtin_longjmp restores only the frame and stack pointers: a function
+// that calls __builtin_setjmp must save every callee-saved register itself,
+// which this clobber makes the compiler do.
+#define EMU_SAVE_REGISTERS() asm volatile("" ::: "rbx", "r12", "r13", "r14", "r15", "memory")
+#else // elsewhere glibc's, which restore the registers themselves
+typedef jmp_buf jump_buffer;
+#define EMU_SETJMP(buffer) _setjmp(buffer)
+#define EMU_LONGJMP(buffer) _longjmp(buffer, 1)
+#define EMU_SAVE_REGISTERS() asm volatile("" ::: "memory")
+#endif
+jump_buffer scheduler_jump, fiber_jump[kMaxThreads];
 bool started[kMaxThreads];
 State state[kMaxThreads];
+char *fiber_stack[kMaxThreads]; // mapped on first use, never unmapped
+pthread_t fibers_thread;        // the thread whose stacks the fibers parked on
+bool fibers_thread_set = false;
 int current = -1;
 int threads_in_block = 0;
 std::function<void()> *block_body;
-std::vector<char> stacks;
 unsigned char slots[kMaxThreads][16]; // shuffle values
 std::vector<unsigned char> shared_memory;
 
-void fiber_main() {
-    (*block_body)();
-    state[current] = DONE;
-    _longjmp(scheduler_jump, 1);
+char *stack_of(int i) {
+    if (!fiber_stack[i]) {
+        const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        void *base = mmap(nullptr, kFiberStack + page, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (base == MAP_FAILED)
+            die("out of memory for fiber stacks");
+        mprotect(base, page, PROT_NONE); // stacks grow down, into this page
+        fiber_stack[i] = (char *)base + page;
+    }
+    return fiber_stack[i];
 }
 
-void yield(State s) {
+#ifdef EMU_ASAN
+void *scheduler_fake_stack, *fiber_fake_stack[kMaxThreads];
+const void *scheduler_stack_bottom;
+size_t scheduler_stack_size;
+// On the fiber, after a switch to it.
+void fiber_arrived() {
+    __sanitizer_finish_switch_fiber(fiber_fake_stack[current], &scheduler_stack_bottom,
+                                    &scheduler_stack_size);
+}
+// On the fiber, before it switches to the scheduler.
+void fiber_leaving() {
+    __sanitizer_start_switch_fiber(&fiber_fake_stack[current], scheduler_stack_bottom,
+                                   scheduler_stack_size);
+}
+#else
+void fiber_arrived() {}
+void fiber_leaving() {}
+#endif
+
+// The switching functions are not instrumented by ASan: a jump here leaves
+// no frame behind for good (the fiber's frames wait for its return), so the
+// stack need not be unpoisoned, and ASan knows of the switch (above).
+// __builtin_longjmp may not be in the function that calls __builtin_setjmp.
+// They are opaque to the optimizer too (noipa): it must not conclude from
+// their bodies that a switch leaves the scheduler's state or the shuffle
+// slots unchanged, for other fibers change them in between.
+#if defined(__GNUC__) && !defined(__clang__)
+#define EMU_SWITCH __attribute__((noinline, noipa, no_sanitize_address))
+#else
+#define EMU_SWITCH __attribute__((noinline, no_sanitize_address))
+#endif
+
+EMU_SWITCH void jump(jump_buffer buffer) {
+    EMU_LONGJMP(buffer);
+}
+
+EMU_SWITCH void yield(State s) {
+    EMU_SAVE_REGISTERS();
     state[current] = s;
-    if (!_setjmp(fiber_jump[current]))
-        _longjmp(scheduler_jump, 1);
+    if (!EMU_SETJMP(fiber_jump[current])) {
+        fiber_leaving();
+        jump(scheduler_jump);
+    }
+    fiber_arrived();
 }
 
-void resume(int i) {
-    if (_setjmp(scheduler_jump))
-        return; // the fiber yielded or finished
+EMU_SWITCH void fiber_main() {
+    fiber_arrived();
+    for (;;) {
+        (*block_body)();
+        yield(DONE); // resumed for the next block
+    }
+}
+
+EMU_SWITCH void resume(int i) {
+    EMU_SAVE_REGISTERS();
+#ifdef EMU_ASAN
+    __sanitizer_start_switch_fiber(&scheduler_fake_stack, stack_of(i), kFiberStack);
+#endif
+    if (EMU_SETJMP(scheduler_jump)) {
+#ifdef EMU_ASAN
+        __sanitizer_finish_switch_fiber(scheduler_fake_stack, nullptr, nullptr);
+#endif
+        return; // the fiber yielded, or finished its block
+    }
     if (started[i])
-        _longjmp(fiber_jump[i], 1);
+        jump(fiber_jump[i]);
     started[i] = true;
+    getcontext(&fibers[i]);
+    fibers[i].uc_stack.ss_sp = stack_of(i);
+    fibers[i].uc_stack.ss_size = kFiberStack;
+    fibers[i].uc_link = nullptr; // fiber_main never returns
+    makecontext(&fibers[i], fiber_main, 0);
     swapcontext(&scheduler, &fibers[i]);
+    die("a fiber returned through its context");
 }
 
-unsigned long long kernel_launches, blocks_run, captures, graph_launches, matmuls;
+unsigned long long kernel_launches, blocks_run, captures, graph_launches, matmuls, deferred_ops,
+    event_waits;
 
 } // namespace
-
-/* What ran, for the log: proves the graph path was taken. */
-extern "C" void emu_report(void) {
-    printf("emulation: %llu kernel launches (%llu blocks), %llu cuBLASLt matmuls, %llu graphs "
-           "captured, %llu graph launches\n", kernel_launches, blocks_run, matmuls, captures,
-           graph_launches);
-}
 
 namespace {
 
 void run_block() {
     const int n = threads_in_block;
-    if (stacks.size() < (size_t)n * kFiberStack)
-        stacks.resize((size_t)n * kFiberStack);
-    for (int i = 0; i < n; i++) {
-        getcontext(&fibers[i]);
-        fibers[i].uc_stack.ss_sp = stacks.data() + (size_t)i * kFiberStack;
-        fibers[i].uc_stack.ss_size = kFiberStack;
-        fibers[i].uc_link = &scheduler;
-        makecontext(&fibers[i], fiber_main, 0);
-        state[i] = RUNNABLE;
-        started[i] = false;
+    // Fibers parked on another thread's run are started afresh here.
+    if (!fibers_thread_set || !pthread_equal(fibers_thread, pthread_self())) {
+        for (int i = 0; i < kMaxThreads; i++)
+            started[i] = false;
+        fibers_thread = pthread_self();
+        fibers_thread_set = true;
     }
+    for (int i = 0; i < n; i++)
+        state[i] = RUNNABLE;
     blocks_run++;
     for (;;) {
         bool ran = false;
@@ -144,8 +270,9 @@ void run_block() {
             continue;
         }
         if (!runnable && !ran) {
-            fprintf(stderr, "emulation: block %u: %d threads at __syncthreads, %d returned, %d at a "
-                    "shuffle\n", emu::block_index.x, at_barrier, done, at_warp);
+            fprintf(stderr, "emulation: block (%u, %u, %u): %d threads at __syncthreads, %d "
+                    "returned, %d at a shuffle\n", emu::block_index.x, emu::block_index.y,
+                    emu::block_index.z, at_barrier, done, at_warp);
             die("threads of a block split at a barrier");
         }
     }
@@ -169,7 +296,7 @@ void emu::shuffle_xor(const void *value, void *result, size_t size, int lane_mas
     yield(WARP_WAIT); // every lane has read before the next shuffle stores
 }
 
-// ---------------------------------------------------- streams and graphs
+// ------------------------------------------------------ streams and events
 
 struct CUgraph_st {
     std::vector<std::function<void()>> ops;
@@ -178,45 +305,346 @@ struct CUgraphExec_st {
     std::vector<std::function<void()>> ops;
 };
 struct CUstream_st {
+    uint64_t id;
+    bool blocking;        // created without cudaStreamNonBlocking
+    bool dead = false;    // destroyed (kept, so that a later use is caught)
     bool capturing = false;
+    bool running = false; // one of its ops is running now
     CUgraph_st *graph = nullptr;
+    uint64_t submitted = 0, completed = 0; // ops queued / run, ever
+    std::deque<std::function<void()>> pending;
+};
+struct CUevent_st {
+    bool dead = false;
+    bool recorded = false;
+    uint64_t stream_id = 0; // 0: the legacy stream (complete when recorded)
+    uint64_t target = 0;    // complete once the stream has run this many ops
 };
 
 namespace {
 
-// Runs op now, or records it when the stream is being captured.
-void submit(cudaStream_t stream, std::function<void()> op) {
-    if (stream && stream->capturing)
-        stream->graph->ops.push_back(std::move(op));
-    else
-        op();
+enum Mode { SYNC, DEFERRED, RANDOM };
+Mode mode = SYNC;
+uint64_t random_state = 1;
+bool mode_read = false;
+
+uint64_t next_stream_id = 1;
+std::map<uint64_t, CUstream_st *> streams; // live ones, by id
+std::vector<std::unique_ptr<CUstream_st>> dead_streams;
+std::set<CUevent_st *> events; // live ones
+std::vector<std::unique_ptr<CUevent_st>> dead_events;
+long live_graphs, live_execs;
+
+void set_mode(const char *m) {
+    if (!m || !*m || strcmp(m, "sync") == 0) {
+        mode = SYNC;
+    } else if (strcmp(m, "deferred") == 0) {
+        mode = DEFERRED;
+    } else if (strncmp(m, "random:", 7) == 0) {
+        mode = RANDOM;
+        random_state = strtoull(m + 7, nullptr, 10) * 0x9e3779b97f4a7c15ull + 1;
+    } else {
+        die("unknown stream mode (sync, deferred, random:SEED)");
+    }
+    mode_read = true;
 }
 
-std::map<uintptr_t, std::pair<void *, size_t>> allocations; // user pointer -> mapping
+void read_mode() {
+    if (!mode_read)
+        set_mode(getenv("CNX_EMULATE_STREAMS"));
+}
+
+uint64_t next_random() {
+    random_state ^= random_state << 13;
+    random_state ^= random_state >> 7;
+    random_state ^= random_state << 17;
+    return random_state;
+}
+
+void check_stream(cudaStream_t s, const char *call) {
+    if (s && s->dead) {
+        fprintf(stderr, "emulation: %s on a destroyed stream\n", call);
+        die("use of a destroyed stream");
+    }
+}
+
+void check_event(cudaEvent_t e, const char *call) {
+    if (!e || e->dead || !events.count(e)) {
+        fprintf(stderr, "emulation: %s on a %s event\n", call, !e ? "NULL" : "destroyed or unknown");
+        die("use of a bad event");
+    }
+}
+
+int ops_depth = 0; // > 0 while a stream op runs
+
+void run_one(CUstream_st *s) {
+    std::function<void()> op = std::move(s->pending.front());
+    s->pending.pop_front();
+    s->running = true;
+    ops_depth++;
+    op();
+    ops_depth--;
+    s->running = false;
+    s->completed++;
+    deferred_ops++;
+}
+
+// Runs stream `id`'s work until `target` ops have run. A destroyed stream
+// ran all of its work when it was destroyed.
+void run_until(uint64_t id, uint64_t target) {
+    auto it = streams.find(id);
+    if (it == streams.end())
+        return;
+    CUstream_st *s = it->second;
+    while (s->completed < target) {
+        if (s->running)
+            die("a cycle of stream waits (two streams each waiting for the other's later work)");
+        if (s->pending.empty())
+            die("internal: a stream's queue is shorter than its count");
+        run_one(s);
+    }
+}
+
+void flush(CUstream_st *s) {
+    run_until(s->id, s->submitted);
+}
+
+void flush_all() {
+    std::vector<uint64_t> ids;
+    for (auto &kv : streams)
+        ids.push_back(kv.first);
+    for (uint64_t id : ids) {
+        auto it = streams.find(id);
+        if (it != streams.end())
+            flush(it->second);
+    }
+}
+
+// The legacy default stream waits for the blocking streams' work.
+void flush_blocking() {
+    std::vector<uint64_t> ids;
+    for (auto &kv : streams)
+        if (kv.second->blocking)
+            ids.push_back(kv.first);
+    for (uint64_t id : ids)
+        run_until(id, streams.count(id) ? streams[id]->submitted : 0);
+}
+
+// "random": some progress on some stream, as a GPU makes while the host works.
+void maybe_progress() {
+    if (mode != RANDOM || ops_depth > 0 || streams.empty())
+        return;
+    if (next_random() % 3 != 0)
+        return;
+    std::vector<CUstream_st *> busy;
+    for (auto &kv : streams)
+        if (!kv.second->pending.empty() && !kv.second->capturing)
+            busy.push_back(kv.second);
+    if (busy.empty())
+        return;
+    CUstream_st *s = busy[next_random() % busy.size()];
+    const uint64_t steps = 1 + next_random() % s->pending.size();
+    run_until(s->id, s->completed + steps);
+}
+
+// A fault injected by emu_fail_call: the named call fails once, after
+// `fail_after` more calls of it have gone through.
+std::string fail_name;
+long fail_after;
+cudaError_t fail_error;
+
+bool inject(const char *call, cudaError_t *error) {
+    if (fail_name.empty() || fail_name != call)
+        return false;
+    if (fail_after-- > 0)
+        return false;
+    fail_name.clear();
+    *error = fail_error;
+    last_error = fail_error;
+    return true;
+}
+
+#define EMU_INJECT(call)                                                       \
+    do {                                                                       \
+        cudaError_t injected_;                                                 \
+        if (inject(call, &injected_))                                          \
+            return injected_;                                                  \
+    } while (0)
+
+// Runs op now, queues it on the stream, or records it when the stream is
+// being captured.
+void submit(cudaStream_t stream, std::function<void()> op) {
+    read_mode();
+    if (stream && stream->capturing) {
+        stream->graph->ops.push_back(std::move(op));
+        return;
+    }
+    if (!stream) { // the legacy default stream: synchronous here
+        if (mode != SYNC)
+            flush_blocking();
+        ops_depth++;
+        op();
+        ops_depth--;
+        return;
+    }
+    stream->pending.push_back(std::move(op));
+    stream->submitted++;
+    if (mode == SYNC)
+        flush(stream);
+    else
+        maybe_progress();
+}
+
+// ---------------------------------------------------------------- memory
+
+struct Mapping {
+    void *base;
+    size_t length;
+    size_t bytes; // what was asked for
+};
+std::map<uintptr_t, Mapping> allocations;      // device: user pointer -> mapping
+std::map<uintptr_t, Mapping> host_allocations; // page-locked host memory
+
+size_t page_size() {
+    static const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return page;
+}
+
+// The mapping of map that holds p, or nullptr.
+const std::pair<const uintptr_t, Mapping> *find(const std::map<uintptr_t, Mapping> &map,
+                                                const void *p) {
+    const uintptr_t a = (uintptr_t)p;
+    auto it = map.upper_bound(a);
+    if (it == map.begin())
+        return nullptr;
+    --it;
+    const uintptr_t end = (uintptr_t)it->second.base + it->second.length - page_size();
+    return a >= it->first && a < end ? &*it : nullptr;
+}
+
+// Whether [p, p + bytes) lies inside what was asked for (not only inside
+// the rounded-up allocation).
+bool in_mapping(const std::map<uintptr_t, Mapping> &map, const void *p, size_t bytes) {
+    const auto *m = find(map, p);
+    return m && (uintptr_t)p - m->first <= m->second.bytes &&
+           bytes <= m->second.bytes - ((uintptr_t)p - m->first);
+}
 
 bool is_device(const void *p, size_t bytes) {
-    const uintptr_t a = (uintptr_t)p;
-    auto it = allocations.upper_bound(a);
-    if (it == allocations.begin())
+    return in_mapping(allocations, p, bytes);
+}
+
+// user bytes, `round`-byte aligned, ending at an inaccessible page.
+void *map_guarded(std::map<uintptr_t, Mapping> &map, size_t bytes, size_t round, int fill) {
+    const size_t page = page_size();
+    const size_t rounded = (bytes + round - 1) / round * round;
+    const size_t length = (rounded + page - 1) / page * page + page;
+    void *base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
+        return nullptr;
+    unsigned char *guard = (unsigned char *)base + length - page;
+    mprotect(guard, page, PROT_NONE);
+    unsigned char *user = guard - rounded;
+    memset(user, fill, rounded);
+    map[(uintptr_t)user] = {base, length, bytes};
+    return user;
+}
+
+// A host pointer of a copy: page-locked (then the range must lie inside its
+// allocation) or pageable. Returns whether it is page-locked.
+bool check_host(const void *p, size_t bytes, const char *what) {
+    if (find(allocations, p)) {
+        fprintf(stderr, "emulation: cudaMemcpy: the %s is device memory, the kind says host\n", what);
+        die("cudaMemcpy: a pointer is not on the side its kind says");
+    }
+    const auto *m = find(host_allocations, p);
+    if (!m)
         return false;
-    --it;
-    const uintptr_t base = (uintptr_t)it->second.first;
-    const size_t length = it->second.second;
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    return a >= it->first && a + bytes <= base + length - page;
+    if (!in_mapping(host_allocations, p, bytes)) {
+        fprintf(stderr, "emulation: cudaMemcpy: the %s (%zu bytes at offset %zu) runs past its "
+                "page-locked allocation of %zu bytes\n", what, bytes,
+                (size_t)((uintptr_t)p - m->first), m->second.bytes);
+        die("cudaMemcpy: a host range runs past its page-locked allocation");
+    }
+    return true;
+}
+
+void check_device(const void *p, size_t bytes, const char *what) {
+    if (is_device(p, bytes))
+        return;
+    const auto *m = find(allocations, p);
+    if (m)
+        fprintf(stderr, "emulation: cudaMemcpy: the %s (%zu bytes at offset %zu) runs past its "
+                "allocation of %zu bytes\n", what, bytes, (size_t)((uintptr_t)p - m->first),
+                m->second.bytes);
+    else
+        fprintf(stderr, "emulation: cudaMemcpy: the %s (%p) is not device memory, the kind says "
+                "device\n", what, p);
+    die("cudaMemcpy: a pointer is not on the side its kind says");
 }
 
 } // namespace
 
+/* What ran, for the log: proves the graph path was taken. */
+extern "C" void emu_report(void) {
+    printf("emulation: %llu kernel launches (%llu blocks), %llu cuBLASLt matmuls, %llu graphs "
+           "captured, %llu graph launches, %llu stream ops run, %llu event waits\n",
+           kernel_launches, blocks_run, matmuls, captures, graph_launches, deferred_ops,
+           event_waits);
+}
+
+/* sync (the default, or $CNX_EMULATE_STREAMS), deferred, or random:SEED. */
+extern "C" void emu_set_stream_mode(const char *m) {
+    EMU_LOCK;
+    flush_all();
+    set_mode(m);
+}
+
+/* Makes `call` ("cudaMemcpyAsync", "cudaEventRecord", "cudaEventSynchronize",
+ * "cudaStreamWaitEvent", "cudaStreamSynchronize", "cudaMalloc",
+ * "cudaHostAlloc", "kernel launch", "cublasLtMatmul") fail once with `error`
+ * after `after` more calls of it have succeeded, as a device fault would
+ * (but not sticky). NULL: no fault. */
+extern "C" void emu_fail_call(const char *call, long after, int error) {
+    EMU_LOCK;
+    fail_name = call ? call : "";
+    fail_after = after;
+    fail_error = (cudaError_t)error;
+}
+
+/* What is still allocated or alive in the emulated runtime: for leak checks.
+ * Any pointer may be NULL. */
+extern "C" void emu_live(long *device_allocations, long *host_allocations_out, long *streams_out,
+                         long *events_out, long *graphs_out) {
+    EMU_LOCK;
+    if (device_allocations)
+        *device_allocations = (long)allocations.size();
+    if (host_allocations_out)
+        *host_allocations_out = (long)host_allocations.size();
+    if (streams_out)
+        *streams_out = (long)streams.size();
+    if (events_out)
+        *events_out = (long)events.size();
+    if (graphs_out)
+        *graphs_out = live_graphs + live_execs;
+}
+
 void emu::launch(dim3 grid, dim3 block, size_t shared, cudaStream_t stream,
                  std::function<void()> body) {
-    if (block.x < 1 || block.x > 1024 || block.y != 1 || block.z != 1 || grid.x < 1 ||
-        grid.y != 1 || grid.z != 1 || shared > 48 * 1024) {
+    EMU_LOCK;
+    check_stream(stream, "kernel launch");
+    if (block.y != 1 || block.z != 1)
+        die("a 2D or 3D block (not emulated: the kernels use 1D blocks)");
+    if (block.x < 1 || block.x > 1024 || grid.x < 1 || grid.x > 0x7fffffffu || grid.y < 1 ||
+        grid.y > 65535 || grid.z < 1 || grid.z > 65535 || shared > 48 * 1024) {
         last_error = cudaErrorInvalidConfiguration;
         return;
     }
     if (block.x % 32)
         die("a block that is not whole warps (the kernels assume whole warps)");
+    cudaError_t injected;
+    if (inject("kernel launch", &injected))
+        return;
     submit(stream, [grid, block, shared, body]() {
         kernel_launches++;
         std::function<void()> run = body;
@@ -226,10 +654,12 @@ void emu::launch(dim3 grid, dim3 block, size_t shared, cudaStream_t stream,
         threads_in_block = (int)block.x;
         shared_memory.assign(shared ? shared : 1, 0xff); // uninitialized: NaN
         emu::dynamic_shared = shared_memory.data();
-        for (unsigned b = 0; b < grid.x; b++) {
-            emu::block_index = dim3(b, 0, 0);
-            run_block();
-        }
+        for (unsigned z = 0; z < grid.z; z++)
+            for (unsigned y = 0; y < grid.y; y++)
+                for (unsigned x = 0; x < grid.x; x++) {
+                    emu::block_index = dim3(x, y, z);
+                    run_block();
+                }
     });
 }
 
@@ -243,55 +673,271 @@ const char *emu_cudaGetErrorName(cudaError_t e) {
     snprintf(name, sizeof name, "cudaError %d", (int)e);
     return name;
 }
-cudaError_t emu_cudaSetDevice(int) { return cudaSuccess; }
-cudaError_t emu_cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int) {
+
+// ------------------------------------------------- the emulated device
+
+cudaError_t emu_cudaGetDeviceCount(int *count) {
+    *count = 1;
+    return cudaSuccess;
+}
+cudaError_t emu_cudaGetDeviceProperties(cudaDeviceProp *prop, int device) {
+    if (device != 0)
+        return last_error = cudaErrorInvalidDevice, cudaErrorInvalidDevice;
+    memset(prop, 0, sizeof *prop);
+    snprintf(prop->name, sizeof prop->name, "Emulated CUDA device (CPU)");
+    prop->major = 9;
+    prop->minor = 0;
+    prop->totalGlobalMem = (size_t)80 << 30;
+    prop->sharedMemPerBlock = 48 * 1024;
+    prop->sharedMemPerBlockOptin = 227 * 1024;
+    prop->regsPerBlock = 65536;
+    prop->warpSize = 32;
+    prop->maxThreadsPerBlock = 1024;
+    prop->maxThreadsDim[0] = prop->maxThreadsDim[1] = 1024;
+    prop->maxThreadsDim[2] = 64;
+    prop->maxGridSize[0] = 0x7fffffff;
+    prop->maxGridSize[1] = prop->maxGridSize[2] = 65535;
+    prop->multiProcessorCount = 132;
+    prop->maxThreadsPerMultiProcessor = 2048;
+    prop->unifiedAddressing = 1;
+    return cudaSuccess;
+}
+cudaError_t emu_cudaSetDevice(int device) {
+    return device == 0 ? cudaSuccess : (last_error = cudaErrorInvalidDevice, cudaErrorInvalidDevice);
+}
+cudaError_t emu_cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device) {
+    if (device != 0)
+        return last_error = cudaErrorInvalidDevice, cudaErrorInvalidDevice;
     *value = attr == cudaDevAttrComputeCapabilityMajor ? 9 : 0;
     return cudaSuccess;
 }
-cudaError_t emu_cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned) {
-    *stream = new CUstream_st;
+
+// ------------------------------------------------------------- streams
+
+cudaError_t emu_cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned flags) {
+    EMU_LOCK;
+    if (flags & ~(unsigned)cudaStreamNonBlocking)
+        return last_error = cudaErrorInvalidValue, cudaErrorInvalidValue;
+    CUstream_st *s = new CUstream_st;
+    s->id = next_stream_id++;
+    s->blocking = !(flags & cudaStreamNonBlocking);
+    streams[s->id] = s;
+    *stream = s;
     return cudaSuccess;
 }
+cudaError_t emu_cudaStreamCreate(cudaStream_t *stream) {
+    return emu_cudaStreamCreateWithFlags(stream, cudaStreamDefault);
+}
 cudaError_t emu_cudaStreamDestroy(cudaStream_t stream) {
+    EMU_LOCK;
     if (!stream || stream->capturing)
         die("destroying a NULL or capturing stream");
-    delete stream;
+    check_stream(stream, "cudaStreamDestroy");
+    if (stream->running)
+        die("destroying a stream from its own work");
+    // CUDA finishes the work already queued, then releases the stream.
+    flush(stream);
+    stream->dead = true;
+    streams.erase(stream->id);
+    dead_streams.emplace_back(stream);
     return cudaSuccess;
 }
 cudaError_t emu_cudaStreamSynchronize(cudaStream_t stream) {
-    return stream && stream->capturing ? cudaErrorStreamCaptureUnsupported : cudaSuccess;
+    EMU_LOCK;
+    check_stream(stream, "cudaStreamSynchronize");
+    if (stream && stream->capturing)
+        return cudaErrorStreamCaptureUnsupported;
+    EMU_INJECT("cudaStreamSynchronize");
+    if (stream)
+        flush(stream);
+    else if (mode != SYNC)
+        flush_blocking();
+    return cudaSuccess;
 }
-cudaError_t emu_cudaDeviceSynchronize(void) { return cudaSuccess; } /* work runs at launch */
+cudaError_t emu_cudaStreamQuery(cudaStream_t stream) {
+    EMU_LOCK;
+    check_stream(stream, "cudaStreamQuery");
+    maybe_progress();
+    return !stream || stream->pending.empty() ? cudaSuccess : cudaErrorNotReady;
+}
+cudaError_t emu_cudaDeviceSynchronize(void) {
+    EMU_LOCK;
+    flush_all();
+    return cudaSuccess;
+}
+
+// -------------------------------------------------------------- events
+
+cudaError_t emu_cudaEventCreateWithFlags(cudaEvent_t *event, unsigned flags) {
+    EMU_LOCK;
+    const unsigned known = cudaEventBlockingSync | cudaEventDisableTiming | cudaEventInterprocess;
+    if ((flags & ~known) ||
+        ((flags & cudaEventInterprocess) && !(flags & cudaEventDisableTiming)))
+        return last_error = cudaErrorInvalidValue, cudaErrorInvalidValue;
+    CUevent_st *e = new CUevent_st;
+    events.insert(e);
+    *event = e;
+    return cudaSuccess;
+}
+cudaError_t emu_cudaEventCreate(cudaEvent_t *event) {
+    return emu_cudaEventCreateWithFlags(event, cudaEventDefault);
+}
+cudaError_t emu_cudaEventDestroy(cudaEvent_t event) {
+    EMU_LOCK;
+    check_event(event, "cudaEventDestroy");
+    // CUDA releases a recorded event once its work is done; a wait already
+    // queued keeps its own copy of where the event stood.
+    event->dead = true;
+    events.erase(event);
+    dead_events.emplace_back(event);
+    return cudaSuccess;
+}
+cudaError_t emu_cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+    EMU_LOCK;
+    read_mode();
+    check_event(event, "cudaEventRecord");
+    check_stream(stream, "cudaEventRecord");
+    if (stream && stream->capturing)
+        die("cudaEventRecord into a capturing stream (not emulated; cnx does not do it)");
+    EMU_INJECT("cudaEventRecord");
+    event->recorded = true;
+    event->stream_id = stream ? stream->id : 0;
+    event->target = stream ? stream->submitted : 0;
+    if (!stream && mode != SYNC)
+        flush_blocking(); // the legacy stream's point includes the blocking streams' work
+    maybe_progress();
+    return cudaSuccess;
+}
+cudaError_t emu_cudaEventSynchronize(cudaEvent_t event) {
+    EMU_LOCK;
+    check_event(event, "cudaEventSynchronize");
+    if (!event->recorded)
+        die("cudaEventSynchronize on an event never recorded (CUDA returns at once: a missing "
+            "cudaEventRecord would go unnoticed)");
+    EMU_INJECT("cudaEventSynchronize");
+    event_waits++;
+    run_until(event->stream_id, event->target);
+    return cudaSuccess;
+}
+cudaError_t emu_cudaEventQuery(cudaEvent_t event) {
+    EMU_LOCK;
+    check_event(event, "cudaEventQuery");
+    maybe_progress();
+    if (!event->recorded)
+        return cudaSuccess;
+    auto it = streams.find(event->stream_id);
+    return it == streams.end() || it->second->completed >= event->target ? cudaSuccess
+                                                                          : cudaErrorNotReady;
+}
+cudaError_t emu_cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned flags) {
+    EMU_LOCK;
+    check_stream(stream, "cudaStreamWaitEvent");
+    check_event(event, "cudaStreamWaitEvent");
+    if (flags != 0)
+        return last_error = cudaErrorInvalidValue, cudaErrorInvalidValue;
+    if (!event->recorded)
+        die("cudaStreamWaitEvent on an event never recorded (CUDA does not wait at all: a missing "
+            "cudaEventRecord would go unnoticed)");
+    if (stream && stream->capturing)
+        die("cudaStreamWaitEvent in a capturing stream (not emulated; cnx does not do it)");
+    EMU_INJECT("cudaStreamWaitEvent");
+    if (stream && event->stream_id == stream->id)
+        return cudaSuccess; // a stream is ordered with itself
+    const uint64_t id = event->stream_id, target = event->target;
+    event_waits++;
+    submit(stream, [id, target]() { run_until(id, target); });
+    return cudaSuccess;
+}
+
+// -------------------------------------------------------------- memory
+
 cudaError_t emu_cudaMalloc(void **p, size_t bytes) {
+    EMU_LOCK;
+    EMU_INJECT("cudaMalloc");
     // 256-byte aligned, ending at an inaccessible page, filled with NaN bytes.
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    const size_t rounded = (bytes + 255) / 256 * 256;
-    const size_t length = (rounded + page - 1) / page * page + page;
-    void *base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (base == MAP_FAILED)
-        return cudaErrorMemoryAllocation;
-    unsigned char *guard = (unsigned char *)base + length - page;
-    mprotect(guard, page, PROT_NONE);
-    unsigned char *user = guard - rounded;
-    memset(user, 0xff, rounded);
-    allocations[(uintptr_t)user] = {base, length};
-    *p = user;
+    *p = map_guarded(allocations, bytes, 256, 0xff);
+    if (!*p)
+        return last_error = cudaErrorMemoryAllocation, cudaErrorMemoryAllocation;
     return cudaSuccess;
 }
 cudaError_t emu_cudaFree(void *p) {
+    EMU_LOCK;
+    if (!p)
+        return cudaSuccess;
     auto it = allocations.find((uintptr_t)p);
     if (it == allocations.end())
-        die("cudaFree of a pointer cudaMalloc did not return");
-    munmap(it->second.first, it->second.second);
+        die(host_allocations.count((uintptr_t)p) ? "cudaFree of page-locked host memory (use cudaFreeHost)"
+                                                 : "cudaFree of a pointer cudaMalloc did not return");
+    flush_all(); // cudaFree synchronizes the device
+    munmap(it->second.base, it->second.length);
     allocations.erase(it);
+    return cudaSuccess;
+}
+cudaError_t emu_cudaHostAlloc(void **p, size_t bytes, unsigned flags) {
+    EMU_LOCK;
+    const unsigned known = cudaHostAllocPortable | cudaHostAllocMapped | cudaHostAllocWriteCombined;
+    if (flags & ~known)
+        return last_error = cudaErrorInvalidValue, cudaErrorInvalidValue;
+    if (bytes == 0) { // cnx never asks for 0 bytes (host_memory_alloc makes it 1)
+        *p = nullptr;
+        return last_error = cudaErrorInvalidValue, cudaErrorInvalidValue;
+    }
+    EMU_INJECT("cudaHostAlloc");
+    // Filled with 0xbe: memory nobody wrote is not quietly zero.
+    *p = map_guarded(host_allocations, bytes, 16, 0xbe);
+    if (!*p)
+        return last_error = cudaErrorMemoryAllocation, cudaErrorMemoryAllocation;
+    return cudaSuccess;
+}
+cudaError_t emu_cudaMallocHost(void **p, size_t bytes) {
+    return emu_cudaHostAlloc(p, bytes, cudaHostAllocDefault);
+}
+cudaError_t emu_cudaFreeHost(void *p) {
+    EMU_LOCK;
+    if (!p)
+        return cudaSuccess;
+    auto it = host_allocations.find((uintptr_t)p);
+    if (it == host_allocations.end())
+        die(allocations.count((uintptr_t)p) ? "cudaFreeHost of device memory (use cudaFree)"
+                                            : "cudaFreeHost of a pointer cudaHostAlloc did not return");
+    flush_all(); // as cudaFree: the copies that use it are done first
+    munmap(it->second.base, it->second.length);
+    host_allocations.erase(it);
     return cudaSuccess;
 }
 cudaError_t emu_cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
                                 cudaStream_t stream) {
+    EMU_LOCK;
+    read_mode();
+    check_stream(stream, "cudaMemcpyAsync");
+    EMU_INJECT("cudaMemcpyAsync");
+    if (bytes == 0)
+        return cudaSuccess; // CUDA copies nothing and checks no pointer
+    if (kind == cudaMemcpyDefault) // unified addressing: the pointers say
+        kind = is_device(dst, 1) ? (is_device(src, 1) ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
+                                 : (is_device(src, 1) ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
     const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
     const bool src_device = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-    if (is_device(dst, bytes) != dst_device || is_device(src, bytes) != src_device)
-        die("cudaMemcpy: a pointer is not on the side its kind says");
+    if (dst_device)
+        check_device(dst, bytes, "destination");
+    if (src_device)
+        check_device(src, bytes, "source");
+    const bool dst_pinned = !dst_device && check_host(dst, bytes, "destination");
+    const bool src_pinned = !src_device && check_host(src, bytes, "source");
+    const bool capturing = stream && stream->capturing;
+    if (capturing && ((!dst_device && !dst_pinned) || (!src_device && !src_pinned)))
+        die("cudaMemcpyAsync with pageable host memory in a stream capture (CUDA refuses it)");
+    if (mode != SYNC && !capturing && stream) {
+        if (!src_device && !src_pinned) {
+            // Pageable source: CUDA stages it before the call returns.
+            auto staged = std::make_shared<std::vector<unsigned char>>(
+                (const unsigned char *)src, (const unsigned char *)src + bytes);
+            submit(stream, [=]() { memcpy(dst, staged->data(), bytes); });
+            return cudaSuccess;
+        }
+        if (!dst_device)
+            memset(dst, 0xff, bytes); // not there until the stream is waited for
+    }
     submit(stream, [=]() { memcpy(dst, src, bytes); });
     return cudaSuccess;
 }
@@ -303,14 +949,25 @@ cudaError_t emu_cudaGetLastError(void) {
     last_error = cudaSuccess;
     return e;
 }
+cudaError_t emu_cudaPeekAtLastError(void) {
+    return (cudaError_t)last_error;
+}
+
+// ------------------------------------------------------------- graphs
+
 cudaError_t emu_cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
+    EMU_LOCK;
+    check_stream(stream, "cudaStreamBeginCapture");
     if (!stream || stream->capturing)
         return cudaErrorIllegalState;
     stream->capturing = true;
     stream->graph = new CUgraph_st;
+    live_graphs++;
     return cudaSuccess;
 }
 cudaError_t emu_cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph) {
+    EMU_LOCK;
+    check_stream(stream, "cudaStreamEndCapture");
     if (!stream || !stream->capturing)
         return cudaErrorIllegalState;
     stream->capturing = false;
@@ -320,27 +977,40 @@ cudaError_t emu_cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph) {
     return cudaSuccess;
 }
 cudaError_t emu_cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus *status) {
+    EMU_LOCK;
+    check_stream(stream, "cudaStreamIsCapturing");
     *status = stream && stream->capturing ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
     return cudaSuccess;
 }
 cudaError_t emu_cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long) {
+    EMU_LOCK;
     *exec = new CUgraphExec_st{graph->ops};
+    live_execs++;
     return cudaSuccess;
 }
 cudaError_t emu_cudaGraphDestroy(cudaGraph_t graph) {
+    EMU_LOCK;
     delete graph;
+    live_graphs--;
     return cudaSuccess;
 }
 cudaError_t emu_cudaGraphExecDestroy(cudaGraphExec_t exec) {
-    delete exec;
+    EMU_LOCK;
+    delete exec; // a launch already queued holds its own copy of the ops
+    live_execs--;
     return cudaSuccess;
 }
 cudaError_t emu_cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+    EMU_LOCK;
+    check_stream(stream, "cudaGraphLaunch");
     if (stream && stream->capturing)
         die("graph launch into a capturing stream");
     graph_launches++;
-    for (auto &op : exec->ops)
-        op();
+    std::vector<std::function<void()>> ops = exec->ops;
+    submit(stream, [ops]() {
+        for (auto &op : ops)
+            op();
+    });
     return cudaSuccess;
 }
 
@@ -534,6 +1204,11 @@ cublasStatus_t emu_cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t dsc, co
                                   cublasLtMatrixLayout_t cl, void *D, cublasLtMatrixLayout_t dl,
                                   const cublasLtMatmulAlgo_t *algo, void *workspace,
                                   size_t workspace_size, cudaStream_t stream) {
+    EMU_LOCK;
+    check_stream(stream, "cublasLtMatmul");
+    cudaError_t injected;
+    if (inject("cublasLtMatmul", &injected))
+        return CUBLAS_STATUS_EXECUTION_FAILED;
     const Desc *d = (const Desc *)dsc;
     const Layout *a = (const Layout *)al, *b = (const Layout *)bl, *c = (const Layout *)cl,
                  *dd = (const Layout *)dl;
@@ -563,22 +1238,35 @@ cublasStatus_t emu_cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t dsc, co
     submit(stream, [=]() {
         matmuls++;
         const bool tf32 = desc.compute == CUBLAS_COMPUTE_32F_FAST_TF32;
-        std::vector<float> row_a(k);
-        for (uint64_t i = 0; i < m; i++) {
+        // op(A) by rows and B by columns, as rounded floats: the dot products
+        // below then read two contiguous arrays.
+        std::vector<float> a_rows(m * k), b_cols(n * k);
+        float *ar = a_rows.data(), *bc = b_cols.data();
+        for (uint64_t i = 0; i < m; i++)
             for (uint64_t kk = 0; kk < k; kk++) {
                 const size_t at = desc.trans_a == CUBLAS_OP_N ? i + kk * la.ld : kk + i * la.ld;
                 const float v = load(A, la.type, at);
-                row_a[kk] = tf32 ? to_tf32(v) : v;
+                ar[i * k + kk] = tf32 ? to_tf32(v) : v;
             }
+        for (uint64_t j = 0; j < n; j++)
+            for (uint64_t kk = 0; kk < k; kk++) {
+                const size_t bt = desc.trans_b == CUBLAS_OP_N ? kk + j * lb.ld : j + kk * lb.ld;
+                const float v = load(B, lb.type, bt);
+                bc[j * k + kk] = tf32 ? to_tf32(v) : v;
+            }
+        for (uint64_t i = 0; i < m; i++) {
             const float bias = desc.epilogue == CUBLASLT_EPILOGUE_BIAS ? load(desc.bias, ld.type, i) : 0.0f;
+            const float *row = ar + i * k;
             for (uint64_t j = 0; j < n; j++) {
-                double acc = 0.0;
-                for (uint64_t kk = 0; kk < k; kk++) {
-                    const size_t bt = desc.trans_b == CUBLAS_OP_N ? kk + j * lb.ld : j + kk * lb.ld;
-                    float v = load(B, lb.type, bt);
-                    acc += (double)row_a[kk] * (tf32 ? to_tf32(v) : v);
-                }
-                float out = al_v * (float)acc;
+                const float *col = bc + j * k;
+                double acc[4] = {0.0, 0.0, 0.0, 0.0}; // four chains: no wait on each add
+                uint64_t kk = 0;
+                for (; kk + 4 <= k; kk += 4)
+                    for (int q = 0; q < 4; q++)
+                        acc[q] += (double)row[kk + q] * col[kk + q];
+                for (; kk < k; kk++)
+                    acc[0] += (double)row[kk] * col[kk];
+                float out = al_v * (float)((acc[0] + acc[1]) + (acc[2] + acc[3]));
                 if (be_v != 0.0f)
                     out += be_v * load(C, lc.type, i + j * lc.ld);
                 store(D, ld.type, i + j * ld.ld, out + bias);
