@@ -282,6 +282,7 @@ static void run_files(runner *r, size_t first, size_t last) {
         options.k = p->k;
         options.want_logits = p->want_logits || p->dump_logits;
         options.batch = p->max_batch;
+        options.decode_threads = p->decode_threads;
         cnx_engine_classify_files(p->engine, paths, count, &options, on_file, &run, NULL);
     }
     /* What the pipeline could not even start (or memory for the list). */

@@ -46,6 +46,7 @@ typedef struct batch_runner_params {
     int max_batch;             /* inputs per forward */
     int k;                     /* predictions per input, 1..num_classes */
     int want_logits;           /* hand logits to on_result */
+    int decode_threads;        /* for image files; 0: the library's default */
     FILE *dump_logits;         /* optional: float32 rows in input order, NaN for failures */
     batch_result_fn on_result;
     void *user;

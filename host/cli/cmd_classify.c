@@ -42,6 +42,7 @@ static const char usage[] =
     "  -w, --weights FILE  safetensors weights (torchvision or timm names)\n"
     "  -k N               classes per image (default 5, or all of a smaller head)\n"
     ENGINE_FLAGS_HELP
+    RUN_FLAGS_HELP
     PREPROCESS_FLAGS_HELP
     "  --labels FILE      class names, one per line (default: ImageNet-1k names\n"
     "                     for 1000-class models)\n"
@@ -171,7 +172,7 @@ int cmd_classify(int argc, char **argv) {
     run.args = &args;
     run.num_classes = info.num_classes;
     batch_runner_params params = {engine, info.num_classes, info.preprocess, args.flags.options.max_batch,
-                                  0, 0, NULL, on_result, &run};
+                                  0, 0, args.flags.decode_threads, NULL, on_result, &run};
     preprocess_overrides_apply(&args.flags.overrides, &params.preprocess);
 
     int status = EXIT_USAGE;

@@ -67,6 +67,7 @@ static const char usage[] =
     "options:\n"
     "  -w, --weights FILE  safetensors weights (torchvision or timm names)\n"
     ENGINE_FLAGS_HELP
+    RUN_FLAGS_HELP
     PREPROCESS_FLAGS_HELP
     "  --labels FILE      class names, one per line, for the tables (default: the\n"
     "                     class folder names)\n"
@@ -371,7 +372,8 @@ int cmd_eval(int argc, char **argv) {
         inputs[i] = (batch_input){folder.files.paths[i], 0, -1};
 
     params = (batch_runner_params){engine, info.num_classes, info.preprocess,
-                                   args.flags.options.max_batch, run.k, 0, NULL, on_result, &run};
+                                   args.flags.options.max_batch, run.k, 0, args.flags.decode_threads,
+                                   NULL, on_result, &run};
     preprocess_overrides_apply(&args.flags.overrides, &params.preprocess);
     if (args.flags.dump_logits) {
         const int64_t shape[2] = {(int64_t)folder.files.count, info.num_classes};

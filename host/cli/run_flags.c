@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "preprocess_flags.h"
+
 void run_flags_init(run_flags *flags) {
     memset(flags, 0, sizeof *flags);
     flags->options = cnx_default_options();
@@ -20,6 +22,13 @@ int run_flags_parse(run_flags *flags, int option, const char *value, const char 
     case OPTION_LABELS: flags->labels_path = value; return 1;
     case OPTION_JSON: flags->json = 1; return 1;
     case OPTION_DUMP_LOGITS: flags->dump_logits = value; return 1;
+    case OPTION_DECODE_THREADS:
+        if (parse_positive_int(value, 256, &flags->decode_threads) != 0) {
+            fprintf(stderr, "cnx %s: --decode-threads: expected an integer in 1..256, got '%s'\n",
+                    command, value);
+            return -1;
+        }
+        return 1;
     }
     return 0;
 }

@@ -7,7 +7,14 @@
 #include "engine_flags.h"
 #include "preprocess_flags.h"
 
-enum { OPTION_LABELS = 1200, OPTION_JSON, OPTION_DUMP_LOGITS };
+enum { OPTION_LABELS = 1200, OPTION_JSON, OPTION_DUMP_LOGITS, OPTION_DECODE_THREADS };
+
+/* The help lines of the flags above that the engine and preprocessing
+ * flags' own help does not cover (each command words -w, --labels, --json
+ * and --dump-logits itself). */
+#define RUN_FLAGS_HELP                                                                     \
+    "  --decode-threads N threads decoding image files while the model runs\n"           \
+    "                     (default: one per core)\n"
 
 /* Entries for a getopt_long option table (with "w:" in the short options). */
 #define RUN_LONG_OPTIONS                                                        \
@@ -15,6 +22,7 @@ enum { OPTION_LABELS = 1200, OPTION_JSON, OPTION_DUMP_LOGITS };
     {"labels", required_argument, NULL, OPTION_LABELS},                        \
     {"json", no_argument, NULL, OPTION_JSON},                                  \
     {"dump-logits", required_argument, NULL, OPTION_DUMP_LOGITS},              \
+    {"decode-threads", required_argument, NULL, OPTION_DECODE_THREADS},        \
     ENGINE_LONG_OPTIONS,                                                       \
     PREPROCESS_LONG_OPTIONS
 
@@ -23,6 +31,7 @@ typedef struct run_flags {
     const char *labels_path;
     const char *dump_logits;
     int json;
+    int decode_threads; /* 0: the default of cnx_files_options */
     cnx_options options;
     preprocess_overrides overrides;
 } run_flags;

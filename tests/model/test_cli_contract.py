@@ -44,6 +44,7 @@ def main():
                        (["classify", "-w", weights, "-k", str(classes + 1), inputs], "k > classes"),
                        (["classify", "-w", weights, "--device", "tpu", inputs], "bad device"),
                        (["classify", "-w", weights, "--mean", "1,2", inputs], "bad mean"),
+                       (["classify", "-w", weights, "--decode-threads", "0", inputs], "0 decode threads"),
                        (["frobnicate"], "unknown command")):
         done = cnx(*argv)
         check(f"usage error exits 2: {what}", done.returncode == 2 and done.stderr.strip(),
@@ -55,7 +56,8 @@ def main():
           repr(done.stderr))
     done = cnx("classify", "--help")
     check("--help exits 0 and documents the flags",
-          done.returncode == 0 and all(f in done.stdout for f in ("--dump-logits", "--json", "--labels", "--no-normalize")),
+          done.returncode == 0 and all(f in done.stdout for f in ("--dump-logits", "--json", "--labels", "--no-normalize",
+                                                                  "--decode-threads")),
           done.stdout[:200])
 
     # A [3,H,W] tensor and a batch of them; a corrupt .npy; a missing file.
