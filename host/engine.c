@@ -28,7 +28,7 @@ void cnx_engine_destroy(cnx_engine *engine) {
 #ifdef CNX_HAVE_CUDA
     cuda_backend_destroy(engine->cuda);
 #endif
-    engine_images_free(engine);
+    image_batch_free(&engine->images);
     cnx_convnext_weights_free(&engine->weights);
     free(engine->logits);
     free(engine);

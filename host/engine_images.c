@@ -17,18 +17,6 @@
 /* The kernel's limit on images per launch (kernels/preprocess.cuh). */
 enum { MAX_IMAGES_PER_LAUNCH = 65535 };
 
-struct engine_images {
-    image_batch batch; /* for the entry points below; grown as needed */
-};
-
-void engine_images_free(cnx_engine *engine) {
-    if (!engine->images)
-        return;
-    image_batch_free(&engine->images->batch);
-    free(engine->images);
-    engine->images = NULL;
-}
-
 int engine_image_batch_limit(const cnx_engine *engine, int crop) {
     int limit = engine->options.max_batch;
 #ifdef CNX_HAVE_CUDA
@@ -158,11 +146,9 @@ typedef struct {
 /* The batch of the entry points, large enough for `capacity` images of these params. */
 static cnx_status reserve_batch(cnx_engine *engine, int capacity, const cnx_preprocess *params,
                                 int k, image_batch **out) {
-    if (!engine->images && !(engine->images = calloc(1, sizeof *engine->images)))
-        return cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "out of memory");
-    image_batch *batch = &engine->images->batch;
+    image_batch *batch = &engine->images;
     const int for_device = engine->cuda != NULL;
-    if (!batch->status || batch->capacity < capacity || batch->params.crop != params->crop ||
+    if (batch->capacity < capacity || batch->params.crop != params->crop ||
         batch->max_k < k) {
         image_batch_free(batch);
         CNX_TRY(image_batch_init(batch, capacity, for_device, params, engine->weights.num_classes,

@@ -15,9 +15,6 @@
  * hundreds of megabytes. Larger calls are split. */
 enum { CPU_MAX_BATCH = 8 };
 
-/* What the image entry points keep between calls (engine_images.c). */
-typedef struct engine_images engine_images;
-
 struct cnx_engine {
     cnx_convnext_weights weights;
     cnx_options options;
@@ -27,7 +24,8 @@ struct cnx_engine {
     cuda_backend *cuda; /* set instead of cpu when the engine runs on CUDA */
     int backend_batch; /* images per backend call */
     float *logits;     /* [backend_batch, classes], for classify */
-    engine_images *images; /* made on first use */
+    image_batch images; /* the image entry points' batch (engine_images.c),
+                         * made on first use, grown as needed */
 };
 
 /* CNX_OK when 1 <= k <= the number of classes. */
@@ -45,8 +43,5 @@ int engine_image_batch_limit(const cnx_engine *engine, int crop);
  * they run in order. */
 cnx_status engine_batch_start(cnx_engine *engine, image_batch *batch, int k, int want_logits);
 cnx_status engine_batch_finish(cnx_engine *engine, image_batch *batch);
-
-/* Frees what engine_images.c made. */
-void engine_images_free(cnx_engine *engine);
 
 #endif

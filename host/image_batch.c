@@ -21,7 +21,7 @@ static size_t input_floats(const image_batch *b) {
 }
 
 void image_batch_free(image_batch *b) {
-    if (!b->status) /* never initialized */
+    if (b->capacity == 0) /* never initialized, or freed */
         return;
 #ifdef CNX_HAVE_CUDA
     cuda_upload_destroy(b->upload);
