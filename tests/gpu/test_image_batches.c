@@ -1,11 +1,15 @@
-/* The image entry points on the CPU engine: cnx_engine_classify_files (the
- * decode-thread pipeline) and cnx_engine_classify_images against decoding,
- * preprocessing and classifying each image by hand; bad files among good
- * ones; input order; batch sizes that do and do not divide the count; the
- * callback stopping the run; and argument errors. (The CUDA side of the same
- * calls is tests/gpu's, against this CPU path.)
+/* The image entry points: cnx_engine_classify_files (the decode-thread
+ * pipeline) and cnx_engine_classify_images against decoding, preprocessing
+ * and classifying each image by hand; bad files among good ones; input
+ * order; batch sizes that do and do not divide the count; the callback
+ * stopping the run; and argument errors. On the CPU engine always; then on
+ * a CUDA engine when a GPU is usable (upload, the preprocessing kernel, the
+ * forward and top-k on the device), where "by hand" is the same engine's
+ * cnx_engine_forward on the CPU's preprocessing, and top-k ranks may swap
+ * only between classes whose probabilities tie within the tolerance. (The
+ * emulated test, emulate_pipeline.c, checks the CUDA side without a GPU.)
  *
- *   test_image_batches IMAGE_DIR WORK_DIR */
+ *   test_image_batches IMAGE_DIR [WORK_DIR]     (default WORK_DIR: a new folder in /tmp) */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <math.h>
@@ -13,10 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "cnx.h"
+#include "device.h"
 #include "test_check.h"
 
 enum { MAX_FILES = 64, K = 3, CLASSES = 1000 };
+/* fp32 on either device: GEMMs of other shapes round differently. */
+#define PROB_TOLERANCE 1e-5f
 
 static const cnx_preprocess params = {72, 64, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}, 1};
 
@@ -66,18 +75,25 @@ static int on_result(void *user, const cnx_file_result *r) {
         CHECK(r->status == CNX_OK && r->top && strcmp(r->error, "") == 0, "%s: failed: %s",
               r->path, r->error);
         if (r->status == CNX_OK) {
-            for (int j = 0; j < K; j++)
-                CHECK(r->top[j].class_index == want[j].class_index &&
-                          fabsf(r->top[j].probability - want[j].probability) <= 1e-5f,
+            for (int j = 0; j < K; j++) {
+                /* A rank may differ only where the reference's neighbours tie. */
+                const int tie = (j > 0 && want[j - 1].probability - want[j].probability <= PROB_TOLERANCE) ||
+                                (j + 1 < K && want[j].probability - want[j + 1].probability <= PROB_TOLERANCE);
+                CHECK((r->top[j].class_index == want[j].class_index || tie) &&
+                          fabsf(r->top[j].probability - want[j].probability) <= PROB_TOLERANCE,
                       "%s: rank %d is class %d p=%g, by hand %d p=%g", r->path, j,
                       r->top[j].class_index, r->top[j].probability, want[j].class_index,
                       want[j].probability);
+            }
             CHECK(!!r->logits == c->want_logits, "%s: logits %s", r->path,
                   r->logits ? "given though not asked for" : "missing");
-            float worst = 0.0f;
-            for (int i = 0; r->logits && i < CLASSES; i++)
+            float worst = 0.0f, scale = 0.0f;
+            for (int i = 0; r->logits && i < CLASSES; i++) {
                 worst = fmaxf(worst, fabsf(r->logits[i] - logits[i]));
-            CHECK(worst <= 1e-4f, "%s: logits differ by %g", r->path, worst);
+                scale = fmaxf(scale, fabsf(logits[i]));
+            }
+            CHECK(worst <= 1e-4f * fmaxf(scale, 1.0f), "%s: logits differ by %g (max |logit| %g)",
+                  r->path, worst, scale);
         }
     }
     return c->stop_after && c->calls == (size_t)c->stop_after;
@@ -211,8 +227,10 @@ static void check_images(cnx_engine *engine, const file_list *files) {
         cnx_engine_forward(engine, input, 1, params.crop, params.crop, want_logits);
         cnx_top_k(want_logits, CLASSES, K, want);
         free(input);
-        CHECK(status[i] == CNX_OK && top[i * K].class_index == want[0].class_index &&
-                  fabsf(logits[(size_t)i * CLASSES] - want_logits[0]) <= 1e-4f,
+        CHECK(status[i] == CNX_OK &&
+                  (top[i * K].class_index == want[0].class_index ||
+                   want[0].probability - want[1].probability <= PROB_TOLERANCE) &&
+                  fabsf(logits[(size_t)i * CLASSES] - want_logits[0]) <= 1e-4f * fmaxf(fabsf(want_logits[0]), 1.0f),
               "image %d: status %d, class %d (by hand %d)", i, status[i], top[i * K].class_index,
               want[0].class_index);
     }
@@ -223,36 +241,58 @@ static void check_images(cnx_engine *engine, const file_list *files) {
         cnx_image_free(&images[i]);
     free(top);
     free(logits);
-    CHECK(cnx_engine_classify_pixels_device(engine, one_pixel, 3, NULL, 0, &params, K, NULL, NULL,
-                                            NULL) != CNX_OK,
-          "device pixels on a CPU engine are refused");
 }
 
-int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: test_image_batches IMAGE_DIR WORK_DIR\n");
-        return 2;
-    }
-    static char storage[MAX_FILES * 4096];
-    file_list files;
-    list_files(argv[1], argv[2], &files, storage);
-    CHECK(files.count >= 8, "found %zu files in %s", files.count, argv[1]);
-
+/* Every check above on one engine. */
+static void check_engine(cnx_device device, const file_list *files) {
     cnx_options options = cnx_default_options();
-    options.device = CNX_DEVICE_CPU;
+    options.device = device;
     options.input_size = params.crop;
     options.max_batch = 4;
     cnx_engine *engine = NULL;
     CHECK(cnx_engine_create_random("convnext_atto", 3, &options, &engine) == CNX_OK, "engine: %s",
           cnx_last_error());
     if (!engine)
-        return test_summary();
+        return;
+    cnx_model_info info;
+    cnx_engine_info(engine, &info);
+    printf("engine: %s\n", info.device_name);
     const int batches[] = {1, 3, 4, 0, 1000};
     for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++)
-        run_files(engine, &files, batches[b], b % 2 ? 1 : 3, b == 2);
-    check_stop(engine, &files);
-    check_bad_arguments(engine, &files);
-    check_images(engine, &files);
+        run_files(engine, files, batches[b], b % 2 ? 1 : 3, b == 2);
+    check_stop(engine, files);
+    check_bad_arguments(engine, files);
+    check_images(engine, files);
+    if (device == CNX_DEVICE_CPU) {
+        uint8_t pixels[3] = {0};
+        CHECK(cnx_engine_classify_pixels_device(engine, pixels, 3, NULL, 0, &params, K, NULL, NULL,
+                                                NULL) == CNX_ERROR_UNSUPPORTED,
+              "device pixels on a CPU engine are refused");
+    }
     cnx_engine_destroy(engine);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: test_image_batches IMAGE_DIR [WORK_DIR]\n");
+        return 2;
+    }
+    char work[] = "/tmp/cnx-image-batches-XXXXXX";
+    const char *work_dir = argc == 3 ? argv[2] : mkdtemp(work);
+    if (!work_dir) {
+        perror("mkdtemp");
+        return 2;
+    }
+    static char storage[MAX_FILES * 4096];
+    file_list files;
+    list_files(argv[1], work_dir, &files, storage);
+    CHECK(files.count >= 8, "found %zu files in %s", files.count, argv[1]);
+
+    check_engine(CNX_DEVICE_CPU, &files);
+    char name[128], why[256];
+    if (cnx_cuda_usable(0, name, sizeof name, why, sizeof why))
+        check_engine(CNX_DEVICE_CUDA, &files);
+    else
+        printf("the CUDA half skipped: %s\n", why);
     return test_summary();
 }
