@@ -987,7 +987,9 @@ cnx_status cuda_backend_enqueue_pixels(cuda_backend *b, const uint8_t *pixels, u
                                        const cnx_preprocess *params, int k, cnx_prediction *top,
                                        float *logits) {
     if (k < 0 || k > b->classes || (k > 0 && !top) || (k == 0 && !logits))
-        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "classify: k = %d, expected 1..%d", k, b->classes);
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT,
+                        "classify: k = %d (expected 0..%d) with %s", k, b->classes,
+                        k > 0 ? "no output for the top-k" : "no logits either");
     CUDA_TRY(cudaSetDevice(b->device));
     const int crop = params->crop;
     /* The model's input straight into the input buffer, in the layout and

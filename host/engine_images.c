@@ -43,17 +43,20 @@ static void fail_rows(image_batch *batch, cnx_status status, const char *cause) 
 }
 
 /* The CPU: one forward for the batch, then top-k on the host. */
-static void run_on_cpu(cnx_engine *engine, image_batch *batch) {
+static cnx_status run_on_cpu(cnx_engine *engine, image_batch *batch) {
     const int crop = batch->params.crop, classes = batch->classes;
-    if (cnx_engine_forward(engine, batch->inputs, batch->rows, crop, crop, batch->logits) != CNX_OK) {
-        fail_rows(batch, CNX_ERROR_INTERNAL, cnx_last_error());
-        return;
+    const cnx_status status =
+        cnx_engine_forward(engine, batch->inputs, batch->rows, crop, crop, batch->logits);
+    if (status != CNX_OK) {
+        fail_rows(batch, status, cnx_last_error());
+        return status;
     }
     for (int row = 0; batch->k > 0 && row < batch->rows; row++) {
         cnx_prediction *top = batch->top + (size_t)row * batch->k;
         if (cnx_top_k(batch->logits + (size_t)row * classes, classes, batch->k, top) != CNX_OK)
             top[0].class_index = -1; /* non-finite: engine_batch_finish says so */
     }
+    return CNX_OK;
 }
 
 #ifdef CNX_HAVE_CUDA
@@ -66,12 +69,15 @@ static cnx_status queue_on_gpu(cnx_engine *engine, image_batch *batch) {
     const int own_pixels = batch->device_pixels == NULL;
     CNX_TRY(cuda_upload_batch(batch->upload, own_pixels ? batch->pixels : NULL,
                               own_pixels ? batch->pixel_used : 0, batch->descs, batch->rows, stream));
-    CNX_TRY(cuda_backend_enqueue_pixels(
+    const cnx_status status = cuda_backend_enqueue_pixels(
         engine->cuda, own_pixels ? cuda_upload_pixels(batch->upload) : batch->device_pixels,
         own_pixels ? batch->pixel_used : batch->device_pixel_bytes, cuda_upload_descs(batch->upload),
         batch->rows, &batch->params, batch->k, batch->k > 0 ? batch->top : NULL,
-        batch->want_logits ? batch->logits : NULL));
-    return cuda_upload_mark_done(batch->upload, stream);
+        batch->want_logits ? batch->logits : NULL);
+    /* Even when queuing failed half-way: what was queued may read the
+     * upload's buffers, and the next upload must wait for it. */
+    const cnx_status marked = cuda_upload_mark_done(batch->upload, stream);
+    return status != CNX_OK ? status : marked;
 }
 #endif
 
@@ -88,8 +94,7 @@ cnx_status engine_batch_start(cnx_engine *engine, image_batch *batch, int k, int
         return status;
     }
 #endif
-    run_on_cpu(engine, batch);
-    return CNX_OK;
+    return run_on_cpu(engine, batch);
 }
 
 static int all_finite(const float *values, int count) {
@@ -159,9 +164,15 @@ static cnx_status reserve_batch(cnx_engine *engine, int capacity, const cnx_prep
     return CNX_OK;
 }
 
+/* The first failed image of a call, for the call's status and message. */
+typedef struct {
+    cnx_status status;
+    char message[IMAGE_BATCH_ERROR_SIZE];
+} first_failure;
+
 /* Copies the batch's results to the caller's outputs, image by image. */
 static void hand_out(const batch_call *call, const image_batch *batch, int first,
-                     cnx_status *first_failure) {
+                     first_failure *failure) {
     const int classes = batch->classes;
     for (int i = 0; i < batch->count; i++) {
         const size_t image = (size_t)first + i;
@@ -178,8 +189,10 @@ static void hand_out(const batch_call *call, const image_batch *batch, int first
         }
         if (call->image_status)
             call->image_status[image] = batch->status[i];
-        if (batch->status[i] != CNX_OK && *first_failure == CNX_OK)
-            *first_failure = cnx_fail(batch->status[i], "%s", batch->error[i]);
+        if (batch->status[i] != CNX_OK && failure->status == CNX_OK) {
+            failure->status = batch->status[i];
+            snprintf(failure->message, sizeof failure->message, "%s", batch->error[i]);
+        }
     }
 }
 
@@ -215,7 +228,7 @@ static cnx_status run_batches(batch_call *call, const char *what, fill_fn fill, 
     image_batch *batch = NULL;
     CNX_TRY(reserve_batch(engine, call->n < limit ? (call->n > 0 ? call->n : 1) : limit, params,
                           call->k, &batch));
-    cnx_status first_failure = CNX_OK;
+    first_failure failure = {CNX_OK, ""};
     for (int first = 0; first < call->n; first += batch->count) {
         image_batch_reset(batch, call->n - first < batch->capacity ? call->n - first : batch->capacity);
         fill(batch, first, source);
@@ -226,13 +239,14 @@ static cnx_status run_batches(batch_call *call, const char *what, fill_fn fill, 
         if (status != CNX_OK) { /* the device failed: nothing more runs, every image says so */
             char cause[IMAGE_BATCH_ERROR_SIZE];
             snprintf(cause, sizeof cause, "%s", cnx_last_error());
-            hand_out(call, batch, first, &first_failure);
+            hand_out(call, batch, first, &failure);
             mark_not_run(call, first + batch->count, status);
             return cnx_fail(status, "%s", cause);
         }
-        hand_out(call, batch, first, &first_failure);
+        hand_out(call, batch, first, &failure);
     }
-    return first_failure;
+    /* Set last: later batches' checks may have overwritten the message. */
+    return failure.status == CNX_OK ? CNX_OK : cnx_fail(failure.status, "%s", failure.message);
 }
 
 static void fill_from_images(image_batch *batch, int first, const void *source) {

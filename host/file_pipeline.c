@@ -166,20 +166,14 @@ static cnx_status start_batch(pipeline *p, size_t number, cnx_files_stats *stats
     return engine_batch_start(p->engine, &slot->batch, p->options.k, p->options.want_logits);
 }
 
-/* A failed finish has failed the batch's images with its message. */
-static const char *batch_failure(const image_batch *batch) {
-    for (int i = 0; i < batch->count; i++)
-        if (batch->status[i] != CNX_OK && batch->error[i][0])
-            return batch->error[i];
-    return "the device failed";
-}
-
 /* Waits for batch `number`'s results and hands them over. */
 static cnx_status finish_batch(pipeline *p, size_t number, delivery *d) {
     const image_batch *batch = &p->ring[number % RING].batch;
     const double start = now_seconds();
     const cnx_status status = engine_batch_finish(p->engine, &p->ring[number % RING].batch);
     d->stats->wait_device += now_seconds() - start;
+    if (status != CNX_OK && !d->failure[0]) /* before the callbacks can overwrite it */
+        snprintf(d->failure, sizeof d->failure, "%s", cnx_last_error());
     for (int i = 0; i < batch->count; i++)
         hand_over(d, p, batch->status[i], batch->error[i], image_batch_top(batch, i),
                   image_batch_logits(batch, i));
@@ -195,16 +189,14 @@ static cnx_status drive(pipeline *p, delivery *d) {
     for (size_t finished = 0; finished < p->batches && !d->stopped; finished++) {
         while (status == CNX_OK && started < p->batches && started <= finished + 1) {
             status = start_batch(p, started++, d->stats);
-            if (status != CNX_OK) /* before the callbacks can overwrite it */
+            if (status != CNX_OK && !d->failure[0])
                 snprintf(d->failure, sizeof d->failure, "%s", cnx_last_error());
         }
         if (finished >= started)
             break; /* never started: the run failed before it */
         const cnx_status finish_status = finish_batch(p, finished, d);
-        if (status == CNX_OK && finish_status != CNX_OK) {
+        if (status == CNX_OK)
             status = finish_status;
-            snprintf(d->failure, sizeof d->failure, "%s", batch_failure(&p->ring[finished % RING].batch));
-        }
         if (status == CNX_OK && finished + RING < p->batches)
             open_slot(p, finished + RING); /* the slot this batch leaves */
     }

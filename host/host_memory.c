@@ -13,7 +13,8 @@ void *host_memory_alloc(size_t bytes, int page_locked) {
 #ifdef CNX_HAVE_CUDA
     if (page_locked) {
         void *memory = NULL;
-        if (cudaHostAlloc(&memory, bytes, cudaHostAllocDefault) != cudaSuccess) {
+        /* Portable: page-locked for every device, whichever is current here. */
+        if (cudaHostAlloc(&memory, bytes, cudaHostAllocPortable) != cudaSuccess) {
             cudaGetLastError(); /* not sticky: clear it for the next call */
             return NULL;
         }

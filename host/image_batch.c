@@ -12,9 +12,10 @@
 #include "preprocess.cuh"
 #endif
 
-/* What a batch of the GPU starts with per image: a 640x480 photo fits. The
- * buffer grows (once, in practice) when a batch needs more. */
-#define INITIAL_PIXEL_BYTES_PER_IMAGE ((uint64_t)640 * 480 * 3)
+/* What a batch of the GPU starts with per image (a 300x280 image fits): small,
+ * because it is page-locked memory times the batch times the ring. The buffer
+ * grows (once, in practice) to what the images need. */
+#define INITIAL_PIXEL_BYTES_PER_IMAGE ((uint64_t)256 << 10)
 
 static size_t input_floats(const image_batch *b) {
     return (size_t)3 * b->params.crop * b->params.crop;
@@ -86,7 +87,7 @@ void image_batch_reset(image_batch *b, int count) {
     b->k = b->want_logits = 0;
     b->device_pixels = NULL;
     b->device_pixel_bytes = 0;
-    for (int i = 0; b->waiting && i < b->capacity; i++) { /* left by a batch never closed */
+    for (int i = 0; b->waiting && b->owned && i < b->capacity; i++) { /* left by a batch never closed */
         if (b->owned[i])
             cnx_image_free(&b->waiting[i]);
         memset(&b->waiting[i], 0, sizeof b->waiting[i]);

@@ -59,7 +59,7 @@ int batch_inputs_from_paths(const input_list *paths, batch_input **inputs_out, s
         char error[256];
         const int tensor = is_npy(paths->paths[i]);
         if (tensor && npy_reader_open(paths->paths[i], &header, error, sizeof error) == 0) {
-            if (header.ndim == 4)
+            if (header.ndim == 4 && header.shape[0] > 0) /* none: one input that fails */
                 images = header.shape[0];
             npy_reader_close(&header);
         }
@@ -224,7 +224,10 @@ static void add_to_batch(runner *r, size_t input, const float *image, int height
     }
     const size_t floats = (size_t)3 * height * width;
     if (reserve(&r->tensor, &r->tensor_floats, (size_t)r->capacity * floats) != 0) {
-        snprintf(sl->error, sizeof sl->error, "out of memory for a batch of %dx%d inputs", height, width);
+        char name[256];
+        batch_input_name(&r->inputs[input], name, sizeof name);
+        snprintf(sl->error, sizeof sl->error, "%s: out of memory for a batch of %dx%d inputs", name,
+                 height, width);
         return;
     }
     r->height = height;
