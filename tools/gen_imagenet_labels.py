@@ -9,7 +9,7 @@ import sys
 
 PROG = "gen_imagenet_labels.py"
 DEFAULT_OUTPUT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "host",
-                              "imagenet_labels.c"))
+                              "engine", "imagenet_labels.c"))
 
 
 def c_string(text):

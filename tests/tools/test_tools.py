@@ -361,7 +361,7 @@ class TestMakeReference(Fixture):
 class TestImagenetLabels(unittest.TestCase):
     def test_generated_file_is_current(self):
         rc = gen_imagenet_labels.main(["--check", "-o",
-                                       os.path.join(ROOT, "host", "imagenet_labels.c")])
+                                       os.path.join(ROOT, "host", "engine", "imagenet_labels.c")])
         self.assertEqual(rc, 0, "host/imagenet_labels.c is stale: rerun tools/gen_imagenet_labels.py")
 
     def test_escaping(self):
