@@ -189,6 +189,10 @@ void cpu_backend_destroy(cpu_backend *b) {
     free(b);
 }
 
+int cpu_backend_thread_count(int requested) {
+    return requested > 0 ? requested : omp_get_max_threads();
+}
+
 cnx_status cpu_backend_create(const cnx_convnext_weights *w, int max_batch,
                               int input_size, int num_threads, cpu_backend **out) {
     *out = NULL;

@@ -8,6 +8,9 @@
 
 typedef struct cpu_backend cpu_backend;
 
+/* The CPU threads the backend will use for a requested count (0: all cores). */
+int cpu_backend_thread_count(int requested);
+
 /* Folds and repacks the weights once and allocates the activations for
  * batches of up to max_batch images of input_size x input_size. */
 cnx_status cpu_backend_create(const cnx_convnext_weights *weights, int max_batch,

@@ -66,11 +66,11 @@ static void use_cpu(cnx_engine *engine, const char *note /* short: it shares dev
     /* The CPU computes fp32 whatever precision was asked for; say so. */
     if (o->precision == CNX_PRECISION_FP32)
         snprintf(engine->device_name, sizeof engine->device_name, "CPU (fp32, %d threads)%s",
-                 cnx_cpu_thread_count(o->num_threads), note);
+                 cpu_backend_thread_count(o->num_threads), note);
     else
         snprintf(engine->device_name, sizeof engine->device_name,
                  "CPU (fp32; %s asked for, the CPU computes fp32; %d threads)%s",
-                 precision_name(o->precision), cnx_cpu_thread_count(o->num_threads), note);
+                 precision_name(o->precision), cpu_backend_thread_count(o->num_threads), note);
 }
 
 /* CUDA when asked for (NO_DEVICE, with the reason, when none is usable), or

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "cnx.h"
-#include "cuda_device.h"
+#include "device.h"
 #include "preprocess.cuh"
 
 namespace {
