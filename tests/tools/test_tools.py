@@ -359,13 +359,47 @@ class TestMakeReference(Fixture):
 
 
 class TestImagenetLabels(unittest.TestCase):
-    def test_generated_file_is_current(self):
-        rc = gen_imagenet_labels.main(["--check", "-o",
-                                       os.path.join(ROOT, "host", "engine", "imagenet_labels.c")])
-        self.assertEqual(rc, 0, "host/imagenet_labels.c is stale: rerun tools/gen_imagenet_labels.py")
+    def test_data_file_is_current(self):
+        path = os.path.join(ROOT, "host", "engine", "imagenet_labels.txt")
+        rc = gen_imagenet_labels.main(["--check", "-o", path])
+        self.assertEqual(rc, 0, "host/engine/imagenet_labels.txt is stale: rerun tools/gen_imagenet_labels.py")
 
-    def test_escaping(self):
-        self.assertEqual(gen_imagenet_labels.c_string('a"b\\c??=d\u00e9'), '"a\\"b\\\\c?\\?=d\\303\\251"')
+    def test_unwritable_names_are_refused(self):
+        for bad in ["", "two\nlines", "cr\r"]:
+            with self.assertRaises(ValueError):
+                gen_imagenet_labels.generate(["ok", bad])
+
+    def test_embedded_lines_read_back_as_c_strings(self):
+        """cmake/embed_lines.cmake on names that C, CMake lists and trigraphs
+        would misread, compiled and read back byte for byte."""
+        names = ['a"b\\c', "??=trigraph", "semi;colon", "[bracket]", "caf\u00e9", "${VAR}", "last"]
+        with tempfile.TemporaryDirectory() as tmp:
+            text = os.path.join(tmp, "names.txt")
+            with open(text, "w", encoding="utf-8", newline="") as f:
+                f.write(gen_imagenet_labels.generate(names))
+            source = os.path.join(tmp, "names.c")
+            subprocess.run(["cmake", f"-DINPUT={text}", f"-DOUTPUT={source}", "-DNAME=names",
+                            "-P", os.path.join(ROOT, "cmake", "embed_lines.cmake")], check=True)
+            main = os.path.join(tmp, "main.c")
+            with open(main, "w") as f:
+                f.write("#include <stdio.h>\n"
+                        "extern const char names[]; extern const unsigned long names_size;\n"
+                        "int main(void) { fwrite(names, 1, names_size, stdout); return 0; }\n")
+            exe = os.path.join(tmp, "names")
+            subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", "-o", exe, main, source], check=True)
+            out = subprocess.run([exe], check=True, capture_output=True).stdout
+        self.assertEqual(out.split(b"\0")[:-1], [n.encode("utf-8") for n in names])
+
+    def test_embedding_refuses_a_text_without_final_newline(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            text = os.path.join(tmp, "names.txt")
+            with open(text, "w") as f:
+                f.write("no newline")
+            r = subprocess.run(["cmake", f"-DINPUT={text}", f"-DOUTPUT={tmp}/x.c", "-DNAME=x",
+                                "-P", os.path.join(ROOT, "cmake", "embed_lines.cmake")],
+                               capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("each ending in a newline", r.stderr)
 
 
 if __name__ == "__main__":
