@@ -3,7 +3,7 @@
  *
  * Launchers are C functions, llm.c style: op_forward(out, in..., shape...,
  * dtype, stream). They check their arguments, launch, and return
- * cudaGetLastError(); the caller (host/cuda_backend.c) wraps each call in a
+ * cudaGetLastError(); the caller (host/cuda/cuda_backend.c) wraps each call in a
  * macro that records file:line. Kernels are templated on the activation type
  * T (float, __half, __nv_bfloat16); statistics and accumulation are fp32. */
 #ifndef CNX_KERNELS_KERNEL_COMMON_CUH
@@ -19,7 +19,7 @@ typedef enum cnx_act_dtype {
     CNX_ACT_BF16 = 2
 } cnx_act_dtype;
 
-/* ConvNeXt's LayerNorm epsilon (as CNX_LAYERNORM_EPS in host/cpu_ops.h). */
+/* ConvNeXt's LayerNorm epsilon (as CNX_LAYERNORM_EPS in host/cpu/cpu_ops.h). */
 #define CNX_KERNEL_LN_EPS 1e-6f
 
 /* Kernel launches and dynamic shared memory go through these, so that

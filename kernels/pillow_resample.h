@@ -1,5 +1,5 @@
-/* Pillow-exact preprocessing arithmetic, per pixel, for the CPU (host/resize.c,
- * host/preprocess.c) and the CUDA kernels alike.
+/* Pillow-exact preprocessing arithmetic, per pixel, for the CPU (host/image/resize.c,
+ * host/image/preprocess.c) and the CUDA kernels alike.
  *
  * The reference is torchvision 0.14's PIL pipeline on an RGB image:
  *   Resize(S, BILINEAR)  -> Image.resize((w, h), BILINEAR), no reducing_gap

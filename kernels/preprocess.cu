@@ -76,7 +76,7 @@ constexpr int kSliceMinWords = (kTile * 3 + 3) / 4;
 // What the two tables (sub-tile columns x taps + sub-tile rows x taps) may use.
 constexpr int kTableWords = kPoolWords - kSliceMinWords;
 
-// host/preprocess.c's limits: sides up to 2^20, a resized long side below 2^30.
+// host/image/preprocess.c's limits: sides up to 2^20, a resized long side below 2^30.
 constexpr int kMaxSide = 1 << 20;
 constexpr double kMaxResizedSide = 1073741824.0;
 
@@ -102,7 +102,7 @@ __host__ __device__ int axis_taps(int in_size, int out_size) {
 }
 
 // Sizes, crop offsets and taps of a width x height image, with the checks of
-// host/preprocess.c in the same order and arithmetic. resize and crop are
+// host/image/preprocess.c in the same order and arithmetic. resize and crop are
 // already checked (1..kMaxSide).
 __host__ __device__ PlanStatus make_plan(int width, int height, int resize, int crop, Plan *p) {
     if (width <= 0 || height <= 0)

@@ -1,6 +1,6 @@
 /* Preprocessing on the GPU: a batch of decoded RGB8 images of any sizes to
  * the model's input tensor, in one launch. Per image it is exactly
- * cnx_preprocess_image (host/preprocess.c): Pillow's antialiased BILINEAR
+ * cnx_preprocess_image (host/image/preprocess.c): Pillow's antialiased BILINEAR
  * Resize(short side -> resize), CenterCrop(crop) with zero padding, x / 255,
  * then (x - mean) / std in fp32 (or not, params->normalize == 0). The values
  * are bit-identical to the CPU path's fp32 values; fp16 and bf16 outputs are

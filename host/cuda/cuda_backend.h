@@ -20,7 +20,7 @@
  * capturing) runs eagerly. CNX_CUDA_GRAPHS=0 in the environment at creation
  * turns graphs off.
  *
- * Only the engine (host/engine*.c) calls this, one call at a time per backend. */
+ * Only the engine (host/engine/) calls this, one call at a time per backend. */
 #ifndef CNX_HOST_CUDA_BACKEND_H
 #define CNX_HOST_CUDA_BACKEND_H
 

@@ -1,7 +1,7 @@
 /* The CUDA forward run on the CPU, for machines without a GPU: included
  * first (-include) by every CUDA file of the emulate_forward and
- * emulate_pipeline tests (host/cuda_backend.c, cuda_upload.c, host_memory.c,
- * the kernels, kernels/cuda_device.cu).
+ * emulate_pipeline tests (host/cuda/: cuda_backend.c, cuda_upload.c,
+ * host_memory.c, device.c; and the kernels).
  *
  * The CUDA runtime and cuBLASLt calls are renamed to emu_* functions
  * (tests/gpu/emulate_runtime.cpp): device and page-locked memory are host

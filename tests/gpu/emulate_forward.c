@@ -1,4 +1,4 @@
-/* The CUDA backend (host/cuda_backend.c and every forward kernel) run on
+/* The CUDA backend (host/cuda/cuda_backend.c and every forward kernel) run on
  * the CPU through tests/gpu/emulate_cuda.h, against the CPU backend, on
  * random models whose widths exercise every kernel variant: 8..64 (under a
  * warp), 40..320 (not multiples of 32, odd feature-map sides), and

@@ -1,6 +1,6 @@
 /* The engine's image paths on the emulated GPU (tests/gpu/emulate_cuda.h):
  * cnx_engine_classify_files, cnx_engine_classify_images and
- * cnx_engine_classify_pixels_device running host/engine_images.c,
+ * cnx_engine_classify_pixels_device running host/engine/engine_images.c,
  * image_batch.c, file_pipeline.c, cuda_upload.c, host_memory.c,
  * cuda_backend_enqueue_pixels and the preprocessing kernel on the CPU,
  * against the CPU engine with the same random weights. No GPU needed.

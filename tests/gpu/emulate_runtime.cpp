@@ -1,6 +1,6 @@
-// The CUDA runtime and cuBLASLt, as much of them as cnx uses (host/
-// cuda_backend.c, cuda_upload.c, host_memory.c, the kernels' launchers and
-// kernels/cuda_device.cu), on the CPU (see emulate_cuda.h). Kernels run block
+// The CUDA runtime and cuBLASLt, as much of them as cnx uses (host/cuda/:
+// cuda_backend.c, cuda_upload.c, host_memory.c, device.c; and the kernels'
+// launchers), on the CPU (see emulate_cuda.h). Kernels run block
 // after block; the threads of a block are fibers (ucontext) switched at
 // __syncthreads() and at each warp shuffle, and a block whose threads do not
 // all meet at the same barrier fails the test.
