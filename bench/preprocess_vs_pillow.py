@@ -5,7 +5,7 @@ ToTensor -> Normalize, stacked), on the same images, one thread each,
 alternating A B A B and reporting medians. cnx's figure includes its process
 start and the .npy write; PyTorch's is the loop alone.
 
-    bench/preprocess_vs_pillow.py --cnx build/cnx --images ../shared/testdata/images
+    bench/preprocess_vs_pillow.py --cnx build/cnx --images tests/data/images
 """
 import argparse
 import glob

@@ -6,9 +6,9 @@
 #   carry/lib/   the shared libraries they link that are neither CUDA's nor
 #                the base system's (OpenBLAS and its Fortran runtime, OpenMP,
 #                json-c, libpng, libjpeg, ...);
-#   carry/testdata/images  the shared test images (../shared stays behind);
 #   carry/BUILD_INFO  what was built, from which commit, with which nvcc.
-# Run it, then name the folder in the device call: carry: ["carry"].
+# Run it, then name the folder in the device call: carry: ["carry"]. The
+# test images travel with the working tree (tests/data/images).
 # CUDA's own libraries stay behind: cudart is linked statically, and cuBLAS,
 # cuBLASLt and the driver come from the GPU machine (tests/gpu/device_check.sh
 # finds them). Base system libraries (libc, libm, libstdc++, libgcc_s, ...)
@@ -51,9 +51,6 @@ for bin in "${binaries[@]}"; do
     [ -e "$carry/lib/$name" ] || cp -L "$path" "$carry/lib/$name"
   done < <(ldd "$bin")
 done
-# The shared test images: ../shared does not travel to the GPU machine.
-mkdir -p "$carry/testdata"
-cp -r "$root/../shared/testdata/images" "$carry/testdata/images"
 for lib in "$carry"/lib/*; do
   chmod u+w "$lib"
   strip --strip-unneeded "$lib" 2>/dev/null || true

@@ -141,15 +141,12 @@ grep -q '^| step' "$summary" || { echo >>"$summary"; echo "| step | result | tim
 # ------------------------------------------------------------------ tests
 if [ "${CNX_DEVICE_TESTS:-1}" != 0 ]; then
   step gpu_forward 240 "$bin/test_gpu_forward"
-  testdata=""
-  for d in "$root/carry/testdata/images" "$root/../shared/testdata/images" "$root/shared/testdata/images"; do
-    [ -d "$d" ] && testdata=$d && break
-  done
+  testdata=$root/tests/data/images
   for t in "$bin"/test_*; do
     name=$(basename "$t")
     case $name in test_gpu_forward) continue ;; esac
     [ -x "$t" ] || continue
-    step "${name#test_}" 120 "$t" ${testdata:+"$testdata"}
+    step "${name#test_}" 120 "$t" "$testdata"
   done
 else
   echo "| GPU tests | not run (CNX_DEVICE_TESTS=0) | | |" >>"$summary"

@@ -347,11 +347,10 @@ def good_images(work, testdata, make_jpeg_tool):
         subprocess.run([make_jpeg_tool, path, "77", "45", variant], check=True)
         files[os.path.basename(path)] = path
 
-    # The shared test images.
-    if os.path.isdir(testdata):
-        for name in sorted(os.listdir(testdata)):
-            if name.lower().endswith((".png", ".jpg", ".jpeg")):
-                files["testdata_" + name] = os.path.join(testdata, name)
+    # The repository's test photos (tests/data/images).
+    for name in sorted(os.listdir(testdata)):
+        if name.lower().endswith((".png", ".jpg", ".jpeg")):
+            files["testdata_" + name] = os.path.join(testdata, name)
     return files
 
 
@@ -613,7 +612,8 @@ def main():
         shutil.rmtree(args.work)
     os.makedirs(args.work)
     if not os.path.isdir(args.testdata):
-        print(f"note: no shared test images at {args.testdata}")
+        print(f"error: no test images at {args.testdata}", file=sys.stderr)
+        return 2
 
     checks = Checks()
     files = good_images(args.work, args.testdata, args.make_jpeg)
