@@ -17,7 +17,7 @@
 #include "preprocess.cuh"
 #endif
 
-/* DESIGN.md section 8: GPU preprocessing over 50k images/s for 500x375. */
+/* docs/design.md section 8: GPU preprocessing over 50k images/s for 500x375. */
 #define GOAL_IMAGES_PER_S 50000.0
 
 typedef struct images {
@@ -42,7 +42,7 @@ static void describe(images *im, int width, int height) {
 static void state_goal(bench_context *ctx, const bench_row *row, const char *what) {
     if (row->error[0]) return;
     const bench_options *o = ctx->options;
-    fprintf(ctx->notes, "Goal (DESIGN.md section 8: GPU preprocessing over %.0f images/s for "
+    fprintf(ctx->notes, "Goal (docs/design.md section 8: GPU preprocessing over %.0f images/s for "
             "500x375 sources): %.0f images/s %s at batch %d, %dx%d sources: %s\n",
             GOAL_IMAGES_PER_S, row->throughput, what, row->batch, o->image_width, o->image_height,
             !ctx->on_cuda ? "the goal is the GPU's"

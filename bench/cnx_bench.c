@@ -1,4 +1,4 @@
-/* cnx-bench: throughput and latency of cnx, trtexec-style (DESIGN.md
+/* cnx-bench: throughput and latency of cnx, trtexec-style (docs/design.md
  * sections 5 and 8). See bench_options.c for the command line; each mode is
  * a file (bench_model.c, bench_preprocess.c, bench_files.c). */
 #define _POSIX_C_SOURCE 200809L /* setenv */

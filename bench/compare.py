@@ -2,7 +2,7 @@
 """Markdown report of a cnx-bench run against a torch_baseline.py run on the
 same GPU: per batch size, each PyTorch mode's images/s beside cnx's row of the
 same precision (variant "graphs" preferred) and the ratio cnx / torch; then
-the two targets of DESIGN.md section 8 at batch 256, met or NOT met; then
+the two targets of docs/design.md section 8 at batch 256, met or NOT met; then
 cnx's preprocess and end-to-end rows (with the 50k images/s preprocessing
 goal); then every warning and error.
 
@@ -22,7 +22,7 @@ PROG = "compare.py"
 
 TARGET_MODEL = "convnext_tiny"
 TARGET_SIZE = 224
-# (torch variant, goal, description) of DESIGN.md section 8
+# (torch variant, goal, description) of docs/design.md section 8
 TARGETS = [
     ("eager-amp-fp16-cl", 2.0, "PyTorch eager (AMP fp16, channels_last)"),
     ("compile-max-autotune", 1.3, 'torch.compile(mode="max-autotune")'),
@@ -227,7 +227,7 @@ def report(cnx_docs, torch_docs, problems, target_batch=256):
 
     # ---- targets
     w("")
-    w(f"## DESIGN.md §8 targets ({TARGET_MODEL} {TARGET_SIZE}x{TARGET_SIZE}, batch {target_batch}, "
+    w(f"## docs/design.md §8 targets ({TARGET_MODEL} {TARGET_SIZE}x{TARGET_SIZE}, batch {target_batch}, "
       f"cnx {TARGET_PRECISION})")
     w("")
     off = []

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cnx against PyTorch on one machine, in one call (DESIGN.md sections 7-8):
+# cnx against PyTorch on one machine, in one call (docs/design.md sections 7-8):
 #
 #   bench/run.sh [--quick] [--device cuda|cpu] [--cnx-bench PATH] [--out DIR]
 #                [--budget SECONDS]

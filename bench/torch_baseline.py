@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch's figures for the work cnx-bench does in model mode: a torchvision
 ConvNeXt forward over a batch that is already on the device, timed the same
-way (DESIGN.md section 8 compares the two on the same GPU, in the same run).
+way (docs/design.md section 8 compares the two on the same GPU, in the same run).
 
     bench/torch_baseline.py [-w W.safetensors | --arch NAME --seed N]
         [--device auto|cpu|cuda] [--modes LIST] [--batch 1,32,256]

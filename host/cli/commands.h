@@ -1,5 +1,5 @@
 /* The cnx subcommands. Each takes its own argv (argv[0] is the subcommand's
- * name) and returns the process exit status of DESIGN.md section 5:
+ * name) and returns the process exit status of docs/design.md section 5:
  * 0 all images done, 1 some images failed, 2 usage or weights error. */
 #ifndef CNX_CLI_COMMANDS_H
 #define CNX_CLI_COMMANDS_H

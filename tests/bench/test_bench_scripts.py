@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """The Python side of the benchmarks, on the CPU: bench/torch_baseline.py
-(JSON schema, weights loading), bench/compare.py (ratios and the DESIGN.md
+(JSON schema, weights loading), bench/compare.py (ratios and the docs/design.md
 section 8 verdicts, on hand-written inputs) and bench/run.sh --quick --device
 cpu end to end (RunShTest; needs $CNX_BENCH_EXE, the cnx-bench binary).
 

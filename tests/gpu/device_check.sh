@@ -12,7 +12,7 @@
 #    build's absolute paths are this machine's), then compute-sanitizer
 #    memcheck on the quick GPU forward test, then bench/run.sh: cnx-bench
 #    and bench/torch_baseline.py on the same seeded weights, compared by
-#    bench/compare.py into RESULTS_DIR/bench/bench.md (DESIGN.md section 8);
+#    bench/compare.py into RESULTS_DIR/bench/bench.md (docs/design.md section 8);
 # 4. writes each step's log and summary.md (with bench.md) into RESULTS_DIR.
 #
 # Every step has a timeout and the whole script a budget (CNX_DEVICE_BUDGET

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The command-line contract of DESIGN.md section 5 for `cnx classify` and
+"""The command-line contract of docs/design.md section 5 for `cnx classify` and
 `cnx info`: output formats, input order, exit codes, and that one bad input
 never costs the others their results."""
 import argparse

@@ -13,7 +13,7 @@ import tempfile
 
 import numpy as np
 
-TOLERANCE = 1e-4  # relative to the largest reference logit (DESIGN.md 1)
+TOLERANCE = 1e-4  # relative to the largest reference logit (docs/design.md 1)
 
 
 def run_cnx(cnx, weights, inputs, out):
