@@ -22,4 +22,12 @@ function(cnx_add_layer name)
   set_target_properties(${name} PROPERTIES C_VISIBILITY_PRESET hidden
     CXX_VISIBILITY_PRESET hidden CUDA_VISIBILITY_PRESET hidden)
   set_property(GLOBAL APPEND PROPERTY CNX_LAYERS ${name})
+  # What tests/layers checks the objects against: the layers this one uses.
+  set(used_layers)
+  foreach(used ${layer_USES})
+    if(used MATCHES "^cnx_")
+      list(APPEND used_layers ${used})
+    endif()
+  endforeach()
+  set_property(TARGET ${name} PROPERTY CNX_USES_LAYERS "${used_layers}")
 endfunction()
