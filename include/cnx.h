@@ -88,16 +88,72 @@ typedef struct cnx_options {
 
 CNX_API cnx_options cnx_default_options(void);
 
-/* How an image becomes the model's input, as torchvision's
- * weights.transforms() does it: Resize(resize, bilinear) -> CenterCrop(crop)
- * -> scale by 1/255 -> Normalize(mean, std). */
+/* Pillow's resampling filters (PIL.Image.Resampling), by name. NEAREST is
+ * not a separable filter in Pillow (it is an affine transform) and cnx
+ * refuses it. */
+typedef enum cnx_interpolation {
+    CNX_INTERPOLATION_BILINEAR = 0, /* torchvision's ConvNeXt weights */
+    CNX_INTERPOLATION_BICUBIC,      /* timm and Hugging Face checkpoints */
+    CNX_INTERPOLATION_BOX,
+    CNX_INTERPOLATION_HAMMING,
+    CNX_INTERPOLATION_LANCZOS,
+    CNX_INTERPOLATION_NEAREST,      /* named only to refuse it clearly */
+    CNX_INTERPOLATION_COUNT
+} cnx_interpolation;
+
+/* How `resize` sizes the image before the crop (timm's crop_mode). */
+typedef enum cnx_crop_mode {
+    CNX_CROP_MODE_CENTER = 0, /* the short side becomes resize, the long side
+                               * int(resize * long / short): torchvision's Resize(int) */
+    CNX_CROP_MODE_SQUASH,     /* resize x resize, the aspect ratio not kept */
+    CNX_CROP_MODE_BORDER,     /* the long side becomes resize, both sides rounded
+                               * half to even (timm's ResizeKeepRatio(longest=1));
+                               * padding takes the mean color, round(255 * mean) */
+    CNX_CROP_MODE_COUNT
+} cnx_crop_mode;
+
+/* Where a center crop starts when (size - crop) is odd. */
+typedef enum cnx_crop_offset {
+    CNX_CROP_OFFSET_ROUND = 0, /* round((size - crop) / 2), half to even: torchvision, timm */
+    CNX_CROP_OFFSET_FLOOR,     /* (size - crop) // 2: Hugging Face's center_crop */
+    CNX_CROP_OFFSET_COUNT
+} cnx_crop_offset;
+
+/* How an image becomes the model's input. The defaults are torchvision's
+ * weights.transforms(): Resize(resize, bilinear) -> CenterCrop(crop) ->
+ * scale by 1/255 -> Normalize(mean, std). The other fields reproduce timm's
+ * transforms_imagenet_eval and Hugging Face's ConvNextImageProcessor
+ * exactly; zero in each of them means torchvision's behaviour. */
 typedef struct cnx_preprocess {
-    int resize;    /* the short side after resizing */
+    int resize;    /* the side the crop mode resizes to (see cnx_crop_mode) */
     int crop;      /* the side of the square center crop */
     float mean[3]; /* per channel, RGB, in [0,1] units */
     float std[3];
-    int normalize; /* 0: stop after the 1/255 scaling */
+    int normalize; /* 0: stop after the scaling */
+    cnx_interpolation interpolation;
+    cnx_crop_mode crop_mode;
+    cnx_crop_offset crop_offset;
+    double rescale_factor; /* 0: x = u / 255 in fp32 (torchvision, timm);
+                            * > 0: x = (float)(u * rescale_factor) in double
+                            * (Hugging Face's rescale) */
 } cnx_preprocess;
+
+/* Names as the CLI, the weights metadata and the libraries' configs spell
+ * them: "bilinear", "bicubic", "box", "hamming", "lanczos", "nearest";
+ * "center", "squash", "border"; "round", "floor". The parsers return 0 and
+ * set *out, or -1 for an unknown name. */
+CNX_API const char *cnx_interpolation_name(cnx_interpolation interpolation);
+CNX_API int cnx_interpolation_parse(const char *name, cnx_interpolation *out);
+CNX_API const char *cnx_crop_mode_name(cnx_crop_mode mode);
+CNX_API int cnx_crop_mode_parse(const char *name, cnx_crop_mode *out);
+CNX_API const char *cnx_crop_offset_name(cnx_crop_offset offset);
+CNX_API int cnx_crop_offset_parse(const char *name, cnx_crop_offset *out);
+
+/* The resize side for a crop and a crop fraction, as timm
+ * (floor(crop / crop_pct)) and Hugging Face (int(shortest_edge / crop_pct))
+ * both compute it; 0 when crop_pct is not in (0, 1] or the side would
+ * exceed CNX_MAX_SIDE. */
+CNX_API int cnx_resize_for_crop_pct(int crop, double crop_pct);
 
 /* The largest model input side, resize or crop cnx accepts: large enough for
  * any real use, small enough that no size computation can overflow. */
@@ -117,7 +173,6 @@ typedef struct cnx_model_info {
     int64_t num_parameters;
     char weights_dtype[8];   /* as stored in the file: "F32", "F16", "BF16" */
     char naming[16];         /* "torchvision" or "timm" */
-    char interpolation[16];  /* from the file's metadata */
     char source[256];        /* where the weights came from, per the metadata */
     int has_preprocess_metadata; /* 0: the file carried none; defaults apply */
     cnx_preprocess preprocess;   /* what the file carries */

@@ -1,24 +1,29 @@
-// Resize + CenterCrop + scale + Normalize for a batch of images of any sizes,
-// one launch, bit-identical to cnx_preprocess_image (see preprocess.cuh).
+// Resize + crop + scale + Normalize for a batch of images of any sizes, one
+// launch, bit-identical to cnx_preprocess_image (see preprocess.cuh) for
+// every filter, crop mode, crop offset rule and rescale factor it accepts.
 //
 // Exactness. The per-pixel arithmetic is kernels/pillow_resample.h, the same
-// code the CPU path runs: coefficients from cnx_resample_coeffs (double, then
-// 22-bit fixed point), int32 sums, cnx_resample_clip8 after each pass,
-// cnx_normalize_pixel in fp32. The integer sums are exact, so the order in
-// which a block adds taps does not matter.
+// code the CPU path runs: the geometry from cnx_crop_geometry_make (resized
+// size, crop offsets, padding color), coefficients from cnx_resample_coeffs
+// (double, then 22-bit fixed point), int32 sums, cnx_resample_clip8 after
+// each pass, cnx_normalize_pixel in fp32. The integer sums are exact, so the
+// order in which a block adds taps does not matter.
 // FMA: the header's double math has products feeding adds (`(i + 0.5) *
-// scale - support`, the filter's `1 - x`), which nvcc may fuse (PTX mul.f64
-// + sub.f64 -> DFMA) where the CPU rounds twice; a fused bound can truncate
-// to the neighbouring integer. CUDA 13.0 fuses only `k * 2^22 + 0.5` here
-// (exact: the product is by a power of two; checked in the SASS for sm_80
-// and sm_90), and fusing everything changes no coefficient value for any
-// size 1..1200 -> 1..600 (only zero-weight taps at the bounds). Building
-// this file with --fmad=false makes it hold for any compiler by
-// construction. Never -use_fast_math: the divisions must be IEEE.
+// scale - support`, the filters' polynomials), which nvcc may fuse into DFMA
+// where the CPU rounds twice; a fused bound can truncate to the neighbouring
+// integer. This file is built with --fmad=false, so nothing is fused. (For
+// BILINEAR, CUDA 13.0 without it fused only the exact `k * 2^22 + 0.5`, in
+// the SASS for sm_80 and sm_90.) Never -use_fast_math: the divisions must be
+// IEEE.
+// HAMMING and LANCZOS call the device's double sin and cos, which may differ
+// from glibc's by an ulp or two; a coefficient moves only if that crosses a
+// 22-bit rounding boundary. Their exactness on a real GPU is unverified (the
+// CPU emulation of this kernel calls glibc). BILINEAR, BICUBIC and BOX are
+// plain IEEE arithmetic.
 //
 // Work split. One block of 256 threads per (image, 32x32 tile of the crop).
 // For its tile's pixels that lie inside the resized image (the rest is
-// padding), a block
+// padding: the crop mode's fill color), a block
 //   1. computes the horizontal coefficients of its 32 output columns and the
 //      vertical ones of its 32 output rows into shared memory (one thread
 //      per column / row, cnx_resample_coeffs);
@@ -31,13 +36,17 @@
 // Input rows are streamed through the slice in chunks when they do not all
 // fit (steep downscales), the accumulators carrying over between chunks; a
 // tile whose coefficient tables do not fit is done in smaller sub-tiles.
+// The tables' stride per axis is Pillow's ksize, 2 * ceil(support) + 1
+// (support: the filter's, 0.5 BOX to 3 LANCZOS, times the downscale), so
+// BICUBIC and LANCZOS sub-tile and refuse at milder downscales than BILINEAR.
 // A pass whose size is unchanged is Pillow's copy; here it is one tap of
 // weight 1 << 22, which gives back the pixel exactly (see axis_coeffs).
 //
-// Speed. For 500x375 sources to Resize(236)/CenterCrop(224) (49 blocks per
-// image), a block reads ~54 source rows x ~55 source columns (L1-cached byte
-// loads; a warp covers one row segment), makes ~1700 horizontal outputs of
-// 3 channels x ~4 taps and 1024 vertical outputs of 3 x ~4 taps. Shared
+// Speed (BILINEAR; the other filters scale the tap counts with their
+// support). For 500x375 sources to Resize(236)/CenterCrop(224) (49 blocks
+// per image), a block reads ~54 source rows x ~55 source columns (L1-cached
+// byte loads; a warp covers one row segment), makes ~1700 horizontal outputs
+// of 3 channels x ~4 taps and 1024 vertical outputs of 3 x ~4 taps. Shared
 // memory is bank-conflict free: tap tables have an odd stride, and a warp is
 // one output row, so vertical coefficients are broadcasts. Per image that is
 // ~1.7M integer multiply-adds and ~0.4 MB of source reads: at 50k images/s,
@@ -76,67 +85,102 @@ constexpr int kSliceMinWords = (kTile * 3 + 3) / 4;
 // What the two tables (sub-tile columns x taps + sub-tile rows x taps) may use.
 constexpr int kTableWords = kPoolWords - kSliceMinWords;
 
-// host/image/preprocess.c's limits: sides up to 2^20, a resized long side below 2^30.
+// host/image/preprocess.c's limit on resize and crop (1..2^20); the resized
+// long side's is the header's CNX_MAX_RESIZED_SIDE.
 constexpr int kMaxSide = 1 << 20;
-constexpr double kMaxResizedSide = 1073741824.0;
 
 // The block's work on one image, the same for every block of the image.
 struct Plan {
     int rw, rh; // resized size
     int ox, oy; // crop pixel (i, j) reads resized pixel (oy + i, ox + j)
     int tx, ty; // taps per output pixel for each axis (1: the pass is a copy)
+    uint8_t fill[3]; // the padding's pixel value per channel (before scaling)
 };
 
-enum PlanStatus { kPlanOk = 0, kPlanBadSize, kPlanTooLarge, kPlanTooManyTaps };
+enum PlanStatus { kPlanOk = 0, kPlanBadSize, kPlanTooLarge, kPlanEmpty, kPlanTooManyTaps };
 
-// The table stride of one axis: Pillow's ksize, or 1 when the size is
-// unchanged. Steep downscales report kTableWords + 1 before the int math of
-// cnx_resample_max_taps could overflow.
-__host__ __device__ int axis_taps(int in_size, int out_size) {
+// The table stride of one axis: Pillow's ksize for the filter, or 1 when the
+// size is unchanged. Steep downscales report kTableWords + 1 before the int
+// math of cnx_resample_max_taps could overflow.
+__host__ __device__ int axis_taps(cnx_interpolation filter, int in_size, int out_size) {
     if (in_size == out_size)
         return 1;
-    const cnx_resample_axis axis = cnx_resample_axis_make(in_size, out_size);
+    const cnx_resample_axis axis = cnx_resample_axis_make(filter, in_size, out_size);
     if (axis.support > (double)kTableWords)
         return kTableWords + 1;
     return cnx_resample_max_taps(&axis);
 }
 
-// Sizes, crop offsets and taps of a width x height image, with the checks of
-// host/image/preprocess.c in the same order and arithmetic. resize and crop are
-// already checked (1..kMaxSide).
-__host__ __device__ PlanStatus make_plan(int width, int height, int resize, int crop, Plan *p) {
+// Sizes, crop offsets, padding and taps of a width x height image, with the
+// geometry of host/image/preprocess.c (cnx_crop_geometry_make). params is
+// already checked (check_params).
+__host__ __device__ PlanStatus make_plan(int width, int height, const cnx_preprocess &params,
+                                         Plan *p) {
     if (width <= 0 || height <= 0)
         return kPlanBadSize;
-    const double shorter = width <= height ? width : height;
-    const double longer = width <= height ? height : width;
-    if ((double)resize * longer / shorter >= kMaxResizedSide)
+    cnx_crop_geometry g;
+    switch (cnx_crop_geometry_make(width, height, &params, &g)) {
+    case CNX_GEOMETRY_OK:
+        break;
+    case CNX_GEOMETRY_TOO_LARGE:
         return kPlanTooLarge;
-    cnx_resize_output_size(width, height, resize, &p->rw, &p->rh);
-    p->ox = cnx_center_crop_offset(p->rw, crop);
-    p->oy = cnx_center_crop_offset(p->rh, crop);
-    p->tx = axis_taps(width, p->rw);
-    p->ty = axis_taps(height, p->rh);
+    case CNX_GEOMETRY_EMPTY:
+    default:
+        return kPlanEmpty;
+    }
+    p->rw = g.resized_width;
+    p->rh = g.resized_height;
+    p->ox = g.offset_x;
+    p->oy = g.offset_y;
+    for (int c = 0; c < 3; c++)
+        p->fill[c] = g.fill[c];
+    p->tx = axis_taps(params.interpolation, width, p->rw);
+    p->ty = axis_taps(params.interpolation, height, p->rh);
     // A 1x1 sub-tile needs tx + ty table words; each is at most kTableWords + 1.
     if (p->tx + p->ty > kTableWords)
         return kPlanTooManyTaps;
     return kPlanOk;
 }
 
+// The kernel's arguments; params is a copy of the caller's (checked).
 struct Args {
     void *out;
     const uint8_t *pixels;
     uint64_t pixel_bytes;
     const cnx_image_desc *descs;
-    int resize, crop, normalize, nhwc;
+    cnx_preprocess params; // resize, crop, filter, crop mode and offset, scaling, mean, std
+    int nhwc;
     int tiles_x; // tiles per crop row
-    float mean[3], std[3];
 };
+
+// The launch's arguments (the host side of cnx_preprocess_forward, shared
+// with tests/gpu/emulate_preprocess.cpp).
+inline Args make_args(void *out, bool nhwc, const uint8_t *pixels, uint64_t pixel_bytes,
+                      const cnx_image_desc *descs, const cnx_preprocess &params) {
+    Args a;
+    a.out = out;
+    a.pixels = pixels;
+    a.pixel_bytes = pixel_bytes;
+    a.descs = descs;
+    a.params = params;
+    a.nhwc = nhwc;
+    a.tiles_x = (params.crop + kTile - 1) / kTile;
+    return a;
+}
+
+// The three channels of a resized (or padding) pixel value u, scaled and
+// normalized as cnx_preprocess_image does.
+__device__ void normalize_rgb(const Args &a, const uint8_t u[3], float v[3]) {
+    for (int ch = 0; ch < 3; ch++)
+        v[ch] = cnx_normalize_pixel(u[ch], a.params.rescale_factor, a.params.mean[ch],
+                                    a.params.std[ch], a.params.normalize);
+}
 
 // Stores the three channels of crop pixel (i, j) of image b.
 template <typename T>
 __device__ void store_pixel(const Args &a, int b, int i, int j, const float v[3]) {
     T *out = static_cast<T *>(a.out);
-    const size_t crop = (size_t)a.crop;
+    const size_t crop = (size_t)a.params.crop;
     if (a.nhwc) {
         const size_t at = (((size_t)b * crop + (size_t)i) * crop + (size_t)j) * 3;
         out[at + 0] = cnx::from_float<T>(v[0]);
@@ -157,15 +201,18 @@ __device__ void store_pixel(const Args &a, int b, int i, int j, const float v[3]
 // 255 * 2^22 + 2^21 < 2^31. Not inlined: the double math runs on two warps
 // once per sub-tile, and out of line its registers do not add to those live
 // around it (80 -> 64 registers per thread, 4 blocks per SM instead of 3).
-__device__ __noinline__ void axis_coeffs(int in_size, int out_size, int index, int *xmin, int *n,
-                                         int32_t *coeffs) {
+// (With HAMMING and LANCZOS compiled in, ptxas reports 64 registers, no
+// spills and a 40-byte stack frame: the local array of the double sin/cos
+// argument reduction's slow path, never taken here since |x| < 3 pi.)
+__device__ __noinline__ void axis_coeffs(cnx_interpolation filter, int in_size, int out_size,
+                                         int index, int *xmin, int *n, int32_t *coeffs) {
     if (in_size == out_size) {
         *xmin = index;
         *n = 1;
         coeffs[0] = (int32_t)1 << CNX_RESAMPLE_PRECISION_BITS;
         return;
     }
-    const cnx_resample_axis axis = cnx_resample_axis_make(in_size, out_size);
+    const cnx_resample_axis axis = cnx_resample_axis_make(filter, in_size, out_size);
     *n = cnx_resample_coeffs(&axis, index, xmin, coeffs);
 }
 
@@ -187,11 +234,13 @@ __device__ void resample_subtile(const Args &a, int b, const Plan &p, const uint
     // 1. Coefficients: warp 0 the columns, warp 1 the rows.
     if (tid < cols) {
         const int x = p.ox + c0 + tid; // resized column
-        axis_coeffs(width, p.rw, x, &xmin_x[tid], &n_x[tid], coef_x + tid * p.tx);
+        axis_coeffs(a.params.interpolation, width, p.rw, x, &xmin_x[tid], &n_x[tid],
+                    coef_x + tid * p.tx);
     } else if (tid >= kTile && tid < kTile + rows) {
         const int k = tid - kTile;
         const int y = p.oy + r0 + k; // resized row
-        axis_coeffs(height, p.rh, y, &xmin_y[k], &n_y[k], coef_y + k * p.ty);
+        axis_coeffs(a.params.interpolation, height, p.rh, y, &xmin_y[k], &n_y[k],
+                    coef_y + k * p.ty);
     }
     __syncthreads();
 
@@ -262,10 +311,10 @@ __device__ void resample_subtile(const Args &a, int b, const Plan &p, const uint
         const int i = g + k * groups;
         if (i >= rows)
             continue;
+        const uint8_t u[3] = {cnx_resample_clip8(acc[k][0]), cnx_resample_clip8(acc[k][1]),
+                              cnx_resample_clip8(acc[k][2])};
         float v[3];
-        for (int ch = 0; ch < 3; ch++)
-            v[ch] = cnx_normalize_pixel(cnx_resample_clip8(acc[k][ch]), a.mean[ch], a.std[ch],
-                                        a.normalize);
+        normalize_rgb(a, u, v);
         store_pixel<T>(a, b, r0 + i, c0 + c, v);
     }
 }
@@ -278,7 +327,7 @@ __global__ void __launch_bounds__(kThreads) preprocess_kernel(const Args a) {
 
     const int b = blockIdx.y;
     const int tid = threadIdx.x;
-    const int crop = a.crop;
+    const int crop = a.params.crop;
     const int i0 = (int)(blockIdx.x / (unsigned)a.tiles_x) * kTile;
     const int j0 = (int)(blockIdx.x % (unsigned)a.tiles_x) * kTile;
     const int tile_h = min(kTile, crop - i0), tile_w = min(kTile, crop - j0);
@@ -289,7 +338,7 @@ __global__ void __launch_bounds__(kThreads) preprocess_kernel(const Args a) {
     __shared__ int status_s;
     if (tid == 0) {
         const cnx_image_desc d = a.descs[b];
-        PlanStatus status = make_plan(d.width, d.height, a.resize, crop, &plan_s);
+        PlanStatus status = make_plan(d.width, d.height, a.params, &plan_s);
         // The pixels must lie inside the buffer (sizes are > 0 once planned).
         if (status == kPlanOk &&
             (d.offset > a.pixel_bytes ||
@@ -314,11 +363,12 @@ __global__ void __launch_bounds__(kThreads) preprocess_kernel(const Args a) {
     const int ja = max(j0, -p.ox), jb = min(j0 + tile_w, p.rw - p.ox);
     const bool has_window = ia < ib && ja < jb;
 
-    // Padding (CenterCrop larger than the resized image): pixel value 0.
+    // Padding (a crop larger than the resized image): the crop mode's fill
+    // color (black, or BORDER's mean color), scaled and normalized. Read from
+    // plan_s, not p: keeping p.fill live costs spills (ptxas, CUDA 13.0).
     if (!has_window || ia > i0 || ib < i0 + tile_h || ja > j0 || jb < j0 + tile_w) {
         float pad[3];
-        for (int ch = 0; ch < 3; ch++)
-            pad[ch] = cnx_normalize_pixel(0, a.mean[ch], a.std[ch], a.normalize);
+        normalize_rgb(a, plan_s.fill, pad);
         for (int q = tid; q < tile_h * tile_w; q += kThreads) {
             const int i = i0 + q / tile_w, j = j0 + q % tile_w;
             if (!has_window || i < ia || i >= ib || j < ja || j >= jb)
@@ -354,6 +404,7 @@ __global__ void __launch_bounds__(kThreads) preprocess_kernel(const Args a) {
 
 namespace {
 
+// host/image/preprocess.c's checks, in its order: sizes, choices, normalization.
 cnx_status check_params(const cnx_preprocess *params) {
     if (!params)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "preprocess (CUDA): params is NULL");
@@ -365,6 +416,11 @@ cnx_status check_params(const cnx_preprocess *params) {
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT,
                         "preprocess (CUDA): crop must be in 1..%d, got %d", kMaxSide,
                         params->crop);
+    if (const char *problem = cnx_preprocess_choice_error(params))
+        return cnx_fail(params->interpolation == CNX_INTERPOLATION_NEAREST
+                            ? CNX_ERROR_UNSUPPORTED
+                            : CNX_ERROR_INVALID_ARGUMENT,
+                        "preprocess (CUDA): %s", problem);
     if (!params->normalize)
         return CNX_OK;
     for (int c = 0; c < 3; c++) {
@@ -377,6 +433,14 @@ cnx_status check_params(const cnx_preprocess *params) {
                             (double)params->std[c]);
     }
     return CNX_OK;
+}
+
+// For messages (the names cnx.h's parsers take).
+const char *filter_name(cnx_interpolation filter) {
+    static const char *const names[] = {"bilinear", "bicubic", "box", "hamming", "lanczos"};
+    return (int)filter >= 0 && (int)filter < (int)(sizeof names / sizeof names[0])
+               ? names[filter]
+               : "?";
 }
 
 // Through CNX_KERNEL_LAUNCH (kernel_common.cuh), so that the emulated
@@ -411,20 +475,8 @@ extern "C" cnx_status cnx_preprocess_forward(void *out, cnx_tensor_layout layout
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "preprocess (CUDA): NULL %s",
                         !out ? "output" : !pixels ? "pixels" : "descs");
 
-    Args a;
-    a.out = out;
-    a.pixels = pixels;
-    a.pixel_bytes = pixel_bytes;
-    a.descs = descs;
-    a.resize = params->resize;
-    a.crop = params->crop;
-    a.normalize = params->normalize != 0;
-    a.nhwc = layout == CNX_LAYOUT_NHWC;
-    a.tiles_x = (params->crop + kTile - 1) / kTile;
-    for (int c = 0; c < 3; c++) {
-        a.mean[c] = params->mean[c];
-        a.std[c] = params->std[c];
-    }
+    const Args a =
+        make_args(out, layout == CNX_LAYOUT_NHWC, pixels, pixel_bytes, descs, *params);
     // At most (2^20 / 32)^2 = 2^30 tiles: within gridDim.x's 2^31 - 1.
     const dim3 grid((unsigned)a.tiles_x * (unsigned)a.tiles_x, (unsigned)n);
 
@@ -448,7 +500,7 @@ extern "C" cnx_status cnx_preprocess_check_image(int width, int height,
     if (status != CNX_OK)
         return status;
     Plan p;
-    switch (make_plan(width, height, params->resize, params->crop, &p)) {
+    switch (make_plan(width, height, *params, &p)) {
     case kPlanOk:
         return CNX_OK;
     case kPlanBadSize:
@@ -458,14 +510,20 @@ extern "C" cnx_status cnx_preprocess_check_image(int width, int height,
         return cnx_fail(CNX_ERROR_TOO_LARGE,
                         "preprocess (CUDA): resizing %dx%d to a short side of %d gives a long "
                         "side over %.0f pixels",
-                        width, height, params->resize, kMaxResizedSide);
+                        width, height, params->resize, CNX_MAX_RESIZED_SIDE);
+    case kPlanEmpty:
+        return cnx_fail(CNX_ERROR_UNSUPPORTED,
+                        "preprocess (CUDA): resizing %dx%d to a long side of %d leaves a side of "
+                        "0 pixels",
+                        width, height, params->resize);
     case kPlanTooManyTaps:
         break;
     }
     return cnx_fail(CNX_ERROR_UNSUPPORTED,
-                    "preprocess (CUDA): resizing %dx%d to %dx%d needs %d + %d filter taps per "
-                    "pixel, over the %d that fit in a block's shared memory; use the CPU path",
-                    width, height, p.rw, p.rh, p.tx, p.ty, kTableWords);
+                    "preprocess (CUDA): resizing %dx%d to %dx%d (%s) needs %d + %d filter taps "
+                    "per pixel, over the %d that fit in a block's shared memory; use the CPU path",
+                    width, height, p.rw, p.rh, filter_name(params->interpolation), p.tx, p.ty,
+                    kTableWords);
 }
 
 #endif // CNX_PREPROCESS_EMULATION

@@ -1,10 +1,14 @@
 /* Preprocessing on the GPU: a batch of decoded RGB8 images of any sizes to
  * the model's input tensor, in one launch. Per image it is exactly
- * cnx_preprocess_image (host/image/preprocess.c): Pillow's antialiased BILINEAR
- * Resize(short side -> resize), CenterCrop(crop) with zero padding, x / 255,
- * then (x - mean) / std in fp32 (or not, params->normalize == 0). The values
- * are bit-identical to the CPU path's fp32 values; fp16 and bf16 outputs are
- * those values rounded to nearest even.
+ * cnx_preprocess_image (host/image/preprocess.c) with the same params:
+ * Pillow's antialiased resize with params->interpolation (any filter but
+ * NEAREST) to the crop mode's size, the center crop (crop offsets rounded as
+ * params->crop_offset says; padding black, or BORDER's mean color), scaling
+ * (u / 255 in fp32, or u * rescale_factor in double), then (x - mean) / std
+ * in fp32 (or not, params->normalize == 0). The values are bit-identical to
+ * the CPU path's fp32 values (for HAMMING and LANCZOS, which use the device's
+ * sin and cos, this is unverified on a GPU: see preprocess.cu); fp16 and
+ * bf16 outputs are those values rounded to nearest even.
  *
  * The packed batch (device memory, uploaded by the caller):
  *   pixels: the images' RGB8 pixels (interleaved, rows top to bottom, no
@@ -47,9 +51,10 @@ typedef enum cnx_tensor_layout {
  * are device pointers; out must not overlap the inputs. n may be 0 (nothing
  * is done); at most 65535 per launch. Asynchronous on `stream`: the inputs
  * must stay valid until the work is done. params is read on the host, before
- * this returns. Returns CNX_ERROR_INVALID_ARGUMENT for bad arguments (checked
- * on the host, before anything is queued) and CNX_ERROR_DEVICE when the
- * launch fails; the message names the cause. */
+ * this returns. Returns CNX_ERROR_INVALID_ARGUMENT for bad arguments,
+ * CNX_ERROR_UNSUPPORTED for the NEAREST filter (both checked on the host,
+ * before anything is queued, as cnx_preprocess_image checks them) and
+ * CNX_ERROR_DEVICE when the launch fails; the message names the cause. */
 cnx_status cnx_preprocess_forward(void *out, cnx_tensor_layout layout, cnx_act_dtype dtype,
                                   const uint8_t *pixels, uint64_t pixel_bytes,
                                   const cnx_image_desc *descs, int n,
@@ -59,11 +64,18 @@ cnx_status cnx_preprocess_forward(void *out, cnx_tensor_layout layout, cnx_act_d
  * with these params. CNX_OK, or the status and message of the reason:
  * CNX_ERROR_INVALID_ARGUMENT (bad size or params), CNX_ERROR_TOO_LARGE (the
  * resized long side reaches 2^30 pixels, which the CPU path refuses too), or
- * CNX_ERROR_UNSUPPORTED: a downscale so steep (the filter of one output pixel
- * spans thousands of input pixels, e.g. a 1600x1600 image to Resize(1)) that
- * its coefficients do not fit in a block's shared memory; the CPU path does
- * those. No ordinary image is refused: with resize >= 9, every image under
- * CNX_DEFAULT_MAX_PIXELS fits. */
+ * CNX_ERROR_UNSUPPORTED: the NEAREST filter or a BORDER resize that leaves a
+ * side of 0 pixels (both refused by the CPU path too), or a downscale so
+ * steep that its coefficients do not fit in a block's shared memory, which
+ * only the CPU path does: per axis an output pixel reads up to
+ * 2 * ceil(support * in / out) + 1 input pixels (support 0.5 BOX, 1 BILINEAR
+ * and HAMMING, 2 BICUBIC, 3 LANCZOS), and the two axes together must stay
+ * within 6120 (a 1600x1600 image to Resize(1) is refused). No ordinary image
+ * is: in CENTER mode every image under CNX_DEFAULT_MAX_PIXELS fits with
+ * resize >= 5 (BOX), 9 (BILINEAR, HAMMING), 18 (BICUBIC), 27 (LANCZOS);
+ * SQUASH and BORDER, which shrink by the long side, refuse only extreme
+ * panoramas (at resize 224: a long side over ~160000 pixels for BORDER with
+ * BICUBIC, ~340000 for SQUASH). */
 cnx_status cnx_preprocess_check_image(int width, int height, const cnx_preprocess *params);
 
 #ifdef __cplusplus

@@ -277,9 +277,15 @@ def default_source(path):
     return f"{os.path.basename(path)} sha256:{h.hexdigest()[:12]}"
 
 
+# The choices beyond torchvision's (cnx_preprocess in include/cnx.h), with the
+# value that means torchvision's behaviour; make_metadata records the others.
+PREPROCESS_CHOICES = {"crop_mode": "center", "crop_offset": "round", "rescale_factor": None}
+INTERPOLATIONS = ("bilinear", "bicubic", "box", "hamming", "lanczos")
+
+
 def make_metadata(architecture, source, preprocess):
     """The __metadata__ strings cnx reads."""
-    return {
+    metadata = {
         "architecture": architecture,
         "source": source,
         "interpolation": preprocess.get("interpolation", "bilinear"),
@@ -290,6 +296,11 @@ def make_metadata(architecture, source, preprocess):
         "format": "pt",
         "converter": "cnx convert_weights.py",
     }
+    for key, default in PREPROCESS_CHOICES.items():
+        value = preprocess.get(key, default)
+        if value != default:
+            metadata[key] = repr(float(value)) if key == "rescale_factor" else value
+    return metadata
 
 
 DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
@@ -323,6 +334,31 @@ def positive_int(text):
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return v
+
+
+def _number(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{text!r} must be finite")
+    return v
+
+
+def _fraction(text):
+    """argparse type: a crop fraction in (0, 1]."""
+    v = _number(text)
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in (0, 1]")
+    return v
+
+
+def _positive_float(text):
+    v = _number(text)
     if v <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be positive")
     return v
@@ -366,8 +402,22 @@ def build_parser():
                         "(convnext_tiny, ..., or 'convnext' for unnamed shapes); also selects the "
                         "default preprocessing")
     p.add_argument("--resize", metavar="N", type=positive_int,
-                   help="short side after resizing (default: torchvision's, e.g. 236 for tiny)")
+                   help="side to resize to: the short side (crop mode center), both sides "
+                        "(squash) or the long side (border) (default: torchvision's, e.g. 236 "
+                        "for tiny)")
+    p.add_argument("--crop-pct", metavar="P", type=_fraction,
+                   help="resize to floor(crop / P) instead, as timm and Hugging Face do")
     p.add_argument("--crop", metavar="N", type=positive_int, help="center crop side (default: 224)")
+    p.add_argument("--interpolation", choices=INTERPOLATIONS,
+                   help="Pillow filter of the resize (default: bilinear, torchvision's)")
+    p.add_argument("--crop-mode", choices=("center", "squash", "border"),
+                   help="timm's crop_mode (default: center)")
+    p.add_argument("--crop-offset", choices=("round", "floor"),
+                   help="odd crop margins: round half to even (torchvision, timm; the default) "
+                        "or floor (Hugging Face)")
+    p.add_argument("--rescale-factor", metavar="F", type=_positive_float,
+                   help="scale pixels by F in float64, as Hugging Face does (default: /255 in "
+                        "float32, as torchvision)")
     p.add_argument("--mean", metavar="r,g,b", type=_triple(False),
                    help="per-channel mean in [0,1] units (default: 0.485,0.456,0.406)")
     p.add_argument("--std", metavar="r,g,b", type=_triple(True),
@@ -407,6 +457,8 @@ def convert(args, log=None):
         raise ConvertError(f"{args.input}: {e}")
     architecture = args.arch or shape.architecture
     pre, fallback = default_preprocess(architecture)
+    if args.resize is not None and args.crop_pct is not None:
+        raise ConvertError("--resize and --crop-pct both set the resize; give one")
     overrides = {"resize": args.resize, "crop": args.crop, "mean": args.mean, "std": args.std}
     if fallback and any(v is None for v in overrides.values()):
         unset = [k for k, v in overrides.items() if v is None]
@@ -416,6 +468,11 @@ def convert(args, log=None):
     for k, v in overrides.items():
         if v is not None:
             pre[k] = v
+    if args.crop_pct is not None:
+        pre["resize"] = math.floor(pre["crop"] / args.crop_pct)  # timm's and HF's rule
+    choices = {"interpolation": args.interpolation, "crop_mode": args.crop_mode,
+               "crop_offset": args.crop_offset, "rescale_factor": args.rescale_factor}
+    pre.update({k: v for k, v in choices.items() if v is not None})
     source = args.source if args.source is not None else default_source(args.input)
     if len(source.encode()) > MAX_SOURCE_BYTES:
         source = source.encode()[:MAX_SOURCE_BYTES].decode("utf-8", "ignore")

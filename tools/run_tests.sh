@@ -10,12 +10,17 @@ jobs=$(nproc)
 cuda_flag=()
 [ "${CI:-}" = true ] && cuda_flag=(-DCNX_CUDA=ON)   # CI must compile every .cu file
 
+# timm and transformers for the tests against the libraries (kept in build/).
+ref_venv=$root/build/venv-ref
+tools/ref_venv.sh "$ref_venv"
+export CNX_REQUIRE_REF_VENV=1
+
 echo "== build (release${cuda_flag:+, CUDA required}) =="
-CNX_BUILD_DIR=build tools/build.sh -DCMAKE_BUILD_TYPE=Release "${cuda_flag[@]}"
+CNX_BUILD_DIR=build tools/build.sh -DCMAKE_BUILD_TYPE=Release -DCNX_REF_VENV="$ref_venv" "${cuda_flag[@]}"
 ctest --test-dir build --output-on-failure --no-tests=error -j "$jobs"
 
 echo "== build (ASan + UBSan) =="
-CNX_BUILD_DIR=build-asan tools/build.sh -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNX_SANITIZE=ON -DCNX_CUDA=OFF
+CNX_BUILD_DIR=build-asan tools/build.sh -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNX_SANITIZE=ON -DCNX_CUDA=OFF -DCNX_REF_VENV="$ref_venv"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure --no-tests=error -j "$jobs" -LE fuzz
 

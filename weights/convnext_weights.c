@@ -451,11 +451,11 @@ static cnx_status parse_side(const char *path, const char *key, const char *text
     return CNX_OK;
 }
 
-/* "0.485,0.456,0.406" -> three finite floats, as Python's float() then
- * torch's float32 would read them. Parsed in the C locale whatever the
- * embedding program set, so "0.485" never depends on LC_NUMERIC. */
-static cnx_status parse_triple(const char *path, const char *key, const char *text,
-                               int positive, float out[3]) {
+/* "0.485,0.456,0.406" -> `count` finite doubles, as Python's float() reads
+ * them. Parsed in the C locale whatever the embedding program set, so
+ * "0.485" never depends on LC_NUMERIC. */
+static cnx_status parse_numbers(const char *path, const char *key, const char *text, int count,
+                                int positive, double *out) {
     locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     if (c_locale == (locale_t)0)
         return cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "%s: cannot create the C locale", path);
@@ -463,44 +463,83 @@ static cnx_status parse_triple(const char *path, const char *key, const char *te
 
     const char *p = text;
     int ok = 1;
-    for (int c = 0; c < 3 && ok; c++) {
+    for (int c = 0; c < count && ok; c++) {
         char *end;
         double value = strtod(p, &end);
         while (*end == ' ') end++;
+        /* What the value becomes as a float32 must be finite (and positive) too. */
         float narrowed = (float)value;
         ok = end != p && isfinite(value) && isfinite(narrowed) && (!positive || narrowed > 0);
-        ok = ok && (c < 2 ? *end == ',' : *end == '\0');
-        out[c] = narrowed;
+        ok = ok && (c < count - 1 ? *end == ',' : *end == '\0');
+        out[c] = value;
         p = end + 1;
     }
     uselocale(previous);
     freelocale(c_locale);
     if (!ok)
         return cnx_fail(CNX_ERROR_WEIGHTS,
-                        "%s: metadata \"%s\" is \"%s\", expected three comma-separated %s "
-                        "numbers", path, key, text, positive ? "positive" : "finite");
+                        "%s: metadata \"%s\" is \"%s\", expected %s %s number%s", path, key,
+                        text, count == 1 ? "one" : "three comma-separated",
+                        positive ? "positive" : "finite", count == 1 ? "" : "s");
+    return CNX_OK;
+}
+
+/* Three numbers as torch's float32 tensor of Python floats holds them. */
+static cnx_status parse_triple(const char *path, const char *key, const char *text,
+                               int positive, float out[3]) {
+    double values[3];
+    cnx_status status = parse_numbers(path, key, text, 3, positive, values);
+    for (int c = 0; c < 3 && status == CNX_OK; c++) out[c] = (float)values[c];
+    return status;
+}
+
+static cnx_status name_error(const char *path, const char *key, const char *text,
+                             const char *expected) {
+    return cnx_fail(CNX_ERROR_WEIGHTS, "%s: metadata \"%s\" is \"%s\", expected %s", path,
+                    key, text, expected);
+}
+
+/* The choices beyond torchvision's: filter, crop mode, crop offset, rescale. */
+static cnx_status read_preprocess_choices(const cnx_safetensors *st, cnx_preprocess *p) {
+    const char *path = st->path;
+    const char *interpolation = cnx_safetensors_metadata(st, "interpolation");
+    const char *crop_mode = cnx_safetensors_metadata(st, "crop_mode");
+    const char *crop_offset = cnx_safetensors_metadata(st, "crop_offset");
+    const char *rescale = cnx_safetensors_metadata(st, "rescale_factor");
+    if (interpolation && cnx_interpolation_parse(interpolation, &p->interpolation) != 0)
+        return name_error(path, "interpolation", interpolation,
+                          "bilinear, bicubic, box, hamming or lanczos");
+    if (p->interpolation == CNX_INTERPOLATION_NEAREST)
+        return cnx_fail(CNX_ERROR_UNSUPPORTED,
+                        "%s: metadata interpolation is \"nearest\"; cnx implements Pillow's "
+                        "separable filters (bilinear, bicubic, box, hamming, lanczos)", path);
+    if (crop_mode && cnx_crop_mode_parse(crop_mode, &p->crop_mode) != 0)
+        return name_error(path, "crop_mode", crop_mode, "center, squash or border");
+    if (crop_offset && cnx_crop_offset_parse(crop_offset, &p->crop_offset) != 0)
+        return name_error(path, "crop_offset", crop_offset, "round or floor");
+    if (rescale) return parse_numbers(path, "rescale_factor", rescale, 1, 1, &p->rescale_factor);
     return CNX_OK;
 }
 
 static cnx_status read_metadata(const cnx_safetensors *st, cnx_convnext_weights *w) {
     const char *path = st->path;
-    const char *interpolation = cnx_safetensors_metadata(st, "interpolation");
-    if (interpolation && strcmp(interpolation, "bilinear") != 0)
-        return cnx_fail(CNX_ERROR_UNSUPPORTED,
-                        "%s: metadata interpolation is \"%s\"; cnx implements Pillow bilinear "
-                        "only", path, interpolation);
-    snprintf(w->interpolation, sizeof w->interpolation, "bilinear");
     const char *source = cnx_safetensors_metadata(st, "source");
     snprintf(w->source, sizeof w->source, "%s", source ? source : "");
+
+    static const char *const keys[] = {"resize", "crop", "mean", "std", "interpolation",
+                                       "crop_mode", "crop_offset", "rescale_factor"};
+    w->has_preprocess_metadata = 0;
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        if (cnx_safetensors_metadata(st, keys[k])) w->has_preprocess_metadata = 1;
 
     const char *resize = cnx_safetensors_metadata(st, "resize");
     const char *crop = cnx_safetensors_metadata(st, "crop");
     const char *mean = cnx_safetensors_metadata(st, "mean");
     const char *std = cnx_safetensors_metadata(st, "std");
     w->preprocess = cnx_default_preprocess();
-    w->has_preprocess_metadata = resize || crop || mean || std;
-    cnx_status status = CNX_OK;
-    if (resize) status = parse_side(path, "resize", resize, &w->preprocess.resize);
+    cnx_status status = read_preprocess_choices(st, &w->preprocess);
+    if (resize && status == CNX_OK)
+        status = parse_side(path, "resize", resize, &w->preprocess.resize);
     if (crop && status == CNX_OK) status = parse_side(path, "crop", crop, &w->preprocess.crop);
     if (mean && status == CNX_OK) status = parse_triple(path, "mean", mean, 0, w->preprocess.mean);
     if (std && status == CNX_OK) status = parse_triple(path, "std", std, 1, w->preprocess.std);

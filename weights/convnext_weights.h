@@ -54,7 +54,6 @@ typedef struct cnx_convnext_weights {
     char architecture[64]; /* named from the shapes: "convnext_tiny", ... */
     char weights_dtype[8];
     char naming[16];       /* "torchvision" or "timm" */
-    char interpolation[16];
     char source[256];
     int has_preprocess_metadata;
     cnx_preprocess preprocess;

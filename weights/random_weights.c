@@ -121,7 +121,6 @@ cnx_status cnx_convnext_weights_random(const char *architecture, uint64_t seed,
     snprintf(w->architecture, sizeof w->architecture, "%s", name);
     snprintf(w->weights_dtype, sizeof w->weights_dtype, "F32");
     snprintf(w->naming, sizeof w->naming, "torchvision");
-    snprintf(w->interpolation, sizeof w->interpolation, "bilinear");
     snprintf(w->source, sizeof w->source, "random (seed %" PRIu64 ")", seed);
     w->preprocess = cnx_default_preprocess();
 

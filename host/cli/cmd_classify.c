@@ -173,13 +173,14 @@ int cmd_classify(int argc, char **argv) {
     run.num_classes = info.num_classes;
     batch_runner_params params = {engine, info.num_classes, info.preprocess, args.flags.options.max_batch,
                                   0, 0, args.flags.decode_threads, NULL, on_result, &run};
-    preprocess_overrides_apply(&args.flags.overrides, &params.preprocess);
 
     int status = EXIT_USAGE;
     input_list inputs = {0};
     batch_input *items = NULL;
     size_t count = 0;
     static const char *const extensions[] = {"png", "jpg", "jpeg", "npy", NULL};
+    if (preprocess_overrides_apply(&args.flags.overrides, &params.preprocess) != 0)
+        goto done;
     if (args.k == 0)
         args.k = info.num_classes < 5 ? info.num_classes : 5;
     if (args.k > info.num_classes) {

@@ -374,7 +374,8 @@ int cmd_eval(int argc, char **argv) {
     params = (batch_runner_params){engine, info.num_classes, info.preprocess,
                                    args.flags.options.max_batch, run.k, 0, args.flags.decode_threads,
                                    NULL, on_result, &run};
-    preprocess_overrides_apply(&args.flags.overrides, &params.preprocess);
+    if (preprocess_overrides_apply(&args.flags.overrides, &params.preprocess) != 0)
+        goto done;
     if (args.flags.dump_logits) {
         const int64_t shape[2] = {(int64_t)folder.files.count, info.num_classes};
         if (!(params.dump_logits = npy_begin(args.flags.dump_logits, NPY_FLOAT32, 2, shape)))

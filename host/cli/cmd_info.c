@@ -11,8 +11,32 @@ static const char usage[] =
     "usage: cnx info [--json] WEIGHTS.safetensors\n"
     "\n"
     "Validates a weights file and prints its architecture, parameter count and\n"
-    "the preprocessing it carries (resize, crop, mean, std).\n"
+    "the preprocessing it carries (resize, crop, mean, std, interpolation, crop\n"
+    "mode, crop offset, rescale factor).\n"
     "exit status: 0 valid, 2 usage error or invalid weights\n";
+
+/* The preprocessing as the transforms it reproduces. */
+static void print_pipeline(const cnx_preprocess *p) {
+    const char *filter = cnx_interpolation_name(p->interpolation);
+    switch (p->crop_mode) {
+    case CNX_CROP_MODE_SQUASH: printf("Resize(%dx%d, %s)", p->resize, p->resize, filter); break;
+    case CNX_CROP_MODE_BORDER:
+        printf("ResizeKeepRatio(longest %d, %s) -> CenterCropOrPad(%d, fill=round(255*mean))",
+               p->resize, filter, p->crop);
+        break;
+    default: printf("Resize(%d, %s)", p->resize, filter); break;
+    }
+    if (p->crop_mode != CNX_CROP_MODE_BORDER)
+        printf(" -> CenterCrop(%d%s)", p->crop,
+               p->crop_offset == CNX_CROP_OFFSET_FLOOR ? ", floor offset" : "");
+    if (p->rescale_factor > 0)
+        printf(" -> *%.17g (float64)", p->rescale_factor);
+    else
+        printf(" -> /255");
+    if (p->normalize)
+        printf(" -> Normalize(mean=%g,%g,%g std=%g,%g,%g)", p->mean[0], p->mean[1], p->mean[2],
+               p->std[0], p->std[1], p->std[2]);
+}
 
 static void print_text(const char *path, const cnx_model_info *m) {
     const cnx_preprocess *p = &m->preprocess;
@@ -29,10 +53,10 @@ static void print_text(const char *path, const cnx_model_info *m) {
     printf("dtype:         %s\n", m->weights_dtype);
     printf("naming:        %s\n", m->naming);
     printf("source:        %s\n", m->source[0] ? m->source : "(not recorded)");
-    printf("preprocessing: Resize(%d, %s) -> CenterCrop(%d) -> /255 -> Normalize(mean=%g,%g,%g std=%g,%g,%g)%s\n",
-           p->resize, m->interpolation[0] ? m->interpolation : "bilinear", p->crop, p->mean[0],
-           p->mean[1], p->mean[2], p->std[0], p->std[1], p->std[2],
-           m->has_preprocess_metadata ? "" : "  (not in the file: torchvision's ImageNet defaults)");
+    printf("preprocessing: ");
+    print_pipeline(p);
+    printf("%s\n", m->has_preprocess_metadata
+                       ? "" : "  (not in the file: torchvision's ImageNet defaults)");
 }
 
 static void print_floats(const float v[3]) {
@@ -67,6 +91,14 @@ static void print_json(const char *path, const cnx_model_info *m) {
     print_floats(m->preprocess.mean);
     printf(", \"std\": ");
     print_floats(m->preprocess.std);
+    printf(", \"interpolation\": \"%s\", \"crop_mode\": \"%s\", \"crop_offset\": \"%s\", "
+           "\"rescale_factor\": ", cnx_interpolation_name(m->preprocess.interpolation),
+           cnx_crop_mode_name(m->preprocess.crop_mode),
+           cnx_crop_offset_name(m->preprocess.crop_offset));
+    if (m->preprocess.rescale_factor > 0)
+        printf("%.17g", m->preprocess.rescale_factor);
+    else
+        printf("null");
     printf(", \"from_file\": %s}}\n", m->has_preprocess_metadata ? "true" : "false");
 }
 

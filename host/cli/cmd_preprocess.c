@@ -94,7 +94,8 @@ int cmd_preprocess(int argc, char **argv) {
     cnx_preprocess params = cnx_default_preprocess();
     if (weights && preprocess_from_weights(weights, &params) != 0)
         return EXIT_USAGE;
-    preprocess_overrides_apply(&overrides, &params);
+    if (preprocess_overrides_apply(&overrides, &params) != 0)
+        return EXIT_USAGE;
 
     input_list inputs;
     if (inputs_expand(argv + optind, argc - optind, image_extensions, &inputs) != 0) {

@@ -20,7 +20,8 @@
 #include "progress.h"
 
 static const char stats_usage[] =
-    "usage: cnx stats [-w W.safetensors] [--resize N] [--crop N] [--json] IMAGE|DIR ...\n"
+    "usage: cnx stats [-w W.safetensors] [--resize N | --crop-pct P] [--crop N]\n"
+    "                 [--interpolation F] [--crop-mode M] [--crop-offset R] [--json] IMAGE|DIR ...\n"
     "\n"
     "Per-channel (R, G, B) mean and std of all pixels of all images, on the [0,1]\n"
     "scale (u/255): the values for --mean and --std. std is the sample standard\n"
@@ -31,10 +32,15 @@ static const char stats_usage[] =
     "By default the images are used as decoded, full size, every pixel. With a\n"
     "transform the statistics are of what the transform outputs:\n"
     "  --resize N         Resize(N, bilinear) first (short side to N), as torchvision\n"
-    "  --crop N           then CenterCrop(N); zero padding, where the image is smaller\n"
+    "  --crop-pct P       resize to floor(crop / P) instead (needs a crop)\n"
+    "  --crop N           then CenterCrop(N); padding, where the image is smaller\n"
     "                     than the crop, counts as pixels, as it does in torch\n"
-    "  -w, --weights W    both of the above with the weights file's resize and crop\n"
-    "                     (--resize/--crop override them)\n"
+    "  --interpolation F  the resize's Pillow filter: bilinear (default), bicubic,\n"
+    "                     box, hamming, lanczos\n"
+    "  --crop-mode M      center (default), squash or border (border needs --crop)\n"
+    "  --crop-offset R    round (default) or floor, for odd crop margins\n"
+    "  -w, --weights W    all of the above as the weights file carries them (the\n"
+    "                     flags override them)\n"
     "  --json             print one JSON object instead of text\n"
     "  -h, --help         show this help\n"
     "\n"
@@ -103,24 +109,30 @@ static void resized_size(int w, int h, int n, int *rw, int *rh) {
  * unpadded part is kept; CenterCrop alone is a resize to the image's own short
  * side, which torchvision's size rule and Pillow leave unchanged.
  * Returns 0, or -1 with the cause in error. */
-static int transform(const cnx_image *image, int resize, int crop, uint8_t **out, int *out_w,
-                     int *out_h, char *error, size_t error_size) {
-    cnx_preprocess params = cnx_default_preprocess();
+static int transform(const cnx_image *image, const cnx_preprocess *choices, int resize, int crop,
+                     uint8_t **out, int *out_w, int *out_h, char *error, size_t error_size) {
+    cnx_preprocess params = *choices; /* the filter, crop mode and crop offset */
     params.normalize = 0;
     int w = image->width, h = image->height;
     params.resize = resize ? resize : (w < h ? w : h);
+    if (!resize)
+        params.crop_mode = CNX_CROP_MODE_CENTER; /* crop only: the image keeps its size */
     int keep_w, keep_h;
     if (crop) {
         params.crop = crop;
         keep_w = keep_h = crop;
     } else {
-        resized_size(w, h, params.resize, &keep_w, &keep_h);
+        if (params.crop_mode == CNX_CROP_MODE_SQUASH)
+            keep_w = keep_h = params.resize;
+        else
+            resized_size(w, h, params.resize, &keep_w, &keep_h);
         if (keep_w > CNX_MAX_SIDE || keep_h > CNX_MAX_SIDE) {
             snprintf(error, error_size, "resized to %dx%d, over the %d limit of cnx stats "
                      "without --crop", keep_w, keep_h, CNX_MAX_SIDE);
             return -1;
         }
         params.crop = keep_w > keep_h ? keep_w : keep_h;
+        params.crop_offset = CNX_CROP_OFFSET_ROUND; /* the padding compacted away below */
     }
     size_t plane = (size_t)params.crop * (size_t)params.crop;
     uint8_t *square = malloc(3 * plane);
@@ -174,6 +186,10 @@ int cmd_stats(int argc, char **argv) {
         {"weights", required_argument, NULL, 'w'},
         {"resize", required_argument, NULL, OPTION_RESIZE},
         {"crop", required_argument, NULL, OPTION_CROP},
+        {"crop-pct", required_argument, NULL, OPTION_CROP_PCT},
+        {"interpolation", required_argument, NULL, OPTION_INTERPOLATION},
+        {"crop-mode", required_argument, NULL, OPTION_CROP_MODE},
+        {"crop-offset", required_argument, NULL, OPTION_CROP_OFFSET},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -193,6 +209,10 @@ int cmd_stats(int argc, char **argv) {
         case 'h': fputs(stats_usage, stdout); return EXIT_ALL_OK;
         case OPTION_RESIZE:
         case OPTION_CROP:
+        case OPTION_CROP_PCT:
+        case OPTION_INTERPOLATION:
+        case OPTION_CROP_MODE:
+        case OPTION_CROP_OFFSET:
             if (preprocess_overrides_parse(&overrides, option, optarg) < 0)
                 return EXIT_USAGE;
             break;
@@ -212,18 +232,22 @@ int cmd_stats(int argc, char **argv) {
         return EXIT_USAGE;
     }
 
-    int resize = 0, crop = 0; /* 0: not applied */
-    if (weights) {
-        cnx_preprocess p;
-        if (preprocess_from_weights(weights, &p) != 0)
-            return EXIT_USAGE;
-        resize = p.resize;
-        crop = p.crop;
+    /* Without weights or flags, nothing is applied: resize and crop 0. */
+    cnx_preprocess choices = cnx_default_preprocess();
+    if (weights && preprocess_from_weights(weights, &choices) != 0)
+        return EXIT_USAGE;
+    if (overrides.crop_pct > 0 && !weights && !overrides.have_crop) {
+        fprintf(stderr, "cnx stats: --crop-pct needs a crop (--crop or -w)\n");
+        return EXIT_USAGE;
     }
-    if (overrides.have_resize)
-        resize = overrides.values.resize;
-    if (overrides.have_crop)
-        crop = overrides.values.crop;
+    if (preprocess_overrides_apply(&overrides, &choices) != 0)
+        return EXIT_USAGE;
+    int resize = weights || overrides.have_resize || overrides.crop_pct > 0 ? choices.resize : 0;
+    int crop = weights || overrides.have_crop ? choices.crop : 0;
+    if (choices.crop_mode == CNX_CROP_MODE_BORDER && !crop) {
+        fprintf(stderr, "cnx stats: --crop-mode border needs a crop (--crop or -w)\n");
+        return EXIT_USAGE;
+    }
 
     input_list inputs;
     if (inputs_expand(argv + optind, argc - optind, image_extensions, &inputs) != 0) {
@@ -248,7 +272,8 @@ int cmd_stats(int argc, char **argv) {
             int w = image.width, h = image.height;
             if (resize || crop) {
                 char error[512];
-                ok = transform(&image, resize, crop, &pixels, &w, &h, error, sizeof error) == 0;
+                ok = transform(&image, &choices, resize, crop, &pixels, &w, &h, error,
+                               sizeof error) == 0;
                 if (!ok) {
                     progress_finish(&bar);
                     fprintf(stderr, "cnx: %s: %s\n", path, error);

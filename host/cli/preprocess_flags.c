@@ -38,6 +38,10 @@ int parse_float3(const char *text, float out[3]) {
 int preprocess_overrides_parse(preprocess_overrides *o, int option, const char *value) {
     switch (option) {
     case OPTION_RESIZE:
+        if (o->crop_pct > 0) {
+            fprintf(stderr, "cnx: --resize and --crop-pct both set the resize; give one\n");
+            return -1;
+        }
         if (parse_positive_int(value, CNX_MAX_SIDE, &o->values.resize) != 0) {
             fprintf(stderr, "cnx: --resize: expected an integer in 1..%d, got '%s'\n", CNX_MAX_SIDE, value);
             return -1;
@@ -69,15 +73,86 @@ int preprocess_overrides_parse(preprocess_overrides *o, int option, const char *
     case OPTION_NO_NORMALIZE:
         o->no_normalize = 1;
         return 1;
+    case OPTION_INTERPOLATION:
+        if (cnx_interpolation_parse(value, &o->values.interpolation) != 0 ||
+            o->values.interpolation == CNX_INTERPOLATION_NEAREST) {
+            fprintf(stderr, "cnx: --interpolation: expected bilinear, bicubic, box, hamming or "
+                            "lanczos, got '%s'%s\n", value,
+                    o->values.interpolation == CNX_INTERPOLATION_NEAREST
+                        ? " (Pillow's nearest is an affine transform cnx does not implement)"
+                        : "");
+            return -1;
+        }
+        o->have_interpolation = 1;
+        return 1;
+    case OPTION_CROP_PCT: {
+        char *end;
+        errno = 0;
+        double pct = strtod(value, &end);
+        if (o->have_resize) {
+            fprintf(stderr, "cnx: --resize and --crop-pct both set the resize; give one\n");
+            return -1;
+        }
+        if (end == value || *end != '\0' || errno || !(pct > 0.0 && pct <= 1.0)) {
+            fprintf(stderr, "cnx: --crop-pct: expected a fraction in (0, 1], got '%s'\n", value);
+            return -1;
+        }
+        o->crop_pct = pct;
+        return 1;
+    }
+    case OPTION_CROP_MODE:
+        if (cnx_crop_mode_parse(value, &o->values.crop_mode) != 0) {
+            fprintf(stderr, "cnx: --crop-mode: expected center, squash or border, got '%s'\n",
+                    value);
+            return -1;
+        }
+        o->have_crop_mode = 1;
+        return 1;
+    case OPTION_CROP_OFFSET:
+        if (cnx_crop_offset_parse(value, &o->values.crop_offset) != 0) {
+            fprintf(stderr, "cnx: --crop-offset: expected round or floor, got '%s'\n", value);
+            return -1;
+        }
+        o->have_crop_offset = 1;
+        return 1;
+    case OPTION_RESCALE_FACTOR: {
+        char *end;
+        errno = 0;
+        double factor = strtod(value, &end);
+        if (end == value || *end != '\0' || errno || !(factor > 0.0) || !isfinite(factor)) {
+            fprintf(stderr, "cnx: --rescale-factor: expected a positive number, got '%s'\n",
+                    value);
+            return -1;
+        }
+        o->values.rescale_factor = factor;
+        o->have_rescale_factor = 1;
+        return 1;
+    }
     }
     return 0;
 }
 
-void preprocess_overrides_apply(const preprocess_overrides *o, cnx_preprocess *params) {
+int preprocess_overrides_apply(const preprocess_overrides *o, cnx_preprocess *params) {
     if (o->have_resize)
         params->resize = o->values.resize;
     if (o->have_crop)
         params->crop = o->values.crop;
+    if (o->crop_pct > 0) {
+        params->resize = cnx_resize_for_crop_pct(params->crop, o->crop_pct);
+        if (params->resize == 0) {
+            fprintf(stderr, "cnx: --crop-pct %g with crop %d resizes past %d pixels\n",
+                    o->crop_pct, params->crop, CNX_MAX_SIDE);
+            return -1;
+        }
+    }
+    if (o->have_interpolation)
+        params->interpolation = o->values.interpolation;
+    if (o->have_crop_mode)
+        params->crop_mode = o->values.crop_mode;
+    if (o->have_crop_offset)
+        params->crop_offset = o->values.crop_offset;
+    if (o->have_rescale_factor)
+        params->rescale_factor = o->values.rescale_factor;
     for (int c = 0; c < 3; c++) {
         if (o->have_mean)
             params->mean[c] = o->values.mean[c];
@@ -86,6 +161,7 @@ void preprocess_overrides_apply(const preprocess_overrides *o, cnx_preprocess *p
     }
     if (o->no_normalize)
         params->normalize = 0;
+    return 0;
 }
 
 int preprocess_from_weights(const char *path, cnx_preprocess *params) {

@@ -1,5 +1,7 @@
 /* The preprocessing flags shared by classify, eval, preprocess and stats:
- * --resize N --crop N --mean r,g,b --std r,g,b --no-normalize. */
+ * --resize N --crop N --mean r,g,b --std r,g,b --no-normalize, and the
+ * choices timm and Hugging Face make: --interpolation, --crop-pct,
+ * --crop-mode, --crop-offset, --rescale-factor. */
 #ifndef CNX_CLI_PREPROCESS_FLAGS_H
 #define CNX_CLI_PREPROCESS_FLAGS_H
 
@@ -13,6 +15,11 @@ enum {
     OPTION_MEAN,
     OPTION_STD,
     OPTION_NO_NORMALIZE,
+    OPTION_INTERPOLATION,
+    OPTION_CROP_PCT,
+    OPTION_CROP_MODE,
+    OPTION_CROP_OFFSET,
+    OPTION_RESCALE_FACTOR,
 };
 
 /* Entries for a getopt_long option table. */
@@ -21,17 +28,34 @@ enum {
     {"crop", required_argument, NULL, OPTION_CROP},                            \
     {"mean", required_argument, NULL, OPTION_MEAN},                            \
     {"std", required_argument, NULL, OPTION_STD},                              \
-    {"no-normalize", no_argument, NULL, OPTION_NO_NORMALIZE}
+    {"no-normalize", no_argument, NULL, OPTION_NO_NORMALIZE},                  \
+    {"interpolation", required_argument, NULL, OPTION_INTERPOLATION},          \
+    {"crop-pct", required_argument, NULL, OPTION_CROP_PCT},                    \
+    {"crop-mode", required_argument, NULL, OPTION_CROP_MODE},                  \
+    {"crop-offset", required_argument, NULL, OPTION_CROP_OFFSET},              \
+    {"rescale-factor", required_argument, NULL, OPTION_RESCALE_FACTOR}
 
 #define PREPROCESS_FLAGS_HELP                                                       \
-    "  --resize N         short side after resizing (default: the weights' metadata)\n" \
-    "  --crop N           center crop side (default: the weights' metadata)\n"          \
-    "  --mean R,G,B       normalization mean (default: the weights' metadata)\n"        \
-    "  --std R,G,B        normalization std (default: the weights' metadata)\n"         \
-    "  --no-normalize     only scale by 1/255, no mean/std\n"
+    "  Preprocessing (default: what the weights file carries, else torchvision's\n"     \
+    "  Resize(236, bilinear) -> CenterCrop(224) -> /255 -> ImageNet mean/std):\n"       \
+    "  --resize N         side to resize to: the short side (crop mode center), both\n" \
+    "                     sides (squash) or the long side (border)\n"                   \
+    "  --crop-pct P       resize to floor(crop / P) instead, as timm and Hugging Face\n" \
+    "  --crop N           center crop side\n"                                           \
+    "  --interpolation F  Pillow filter: bilinear, bicubic, box, hamming, lanczos\n"    \
+    "  --crop-mode M      timm's crop_mode: center, squash or border (pad with mean)\n" \
+    "  --crop-offset R    odd crop margins: round (torchvision, timm) or floor\n"       \
+    "                     (Hugging Face)\n"                                             \
+    "  --rescale-factor F scale by F in float64 as Hugging Face does (default: /255\n" \
+    "                     in float32, as torchvision)\n"                                \
+    "  --mean R,G,B       normalization mean\n"                                         \
+    "  --std R,G,B        normalization std\n"                                          \
+    "  --no-normalize     only scale, no mean/std\n"
 
 typedef struct preprocess_overrides {
     int have_resize, have_crop, have_mean, have_std, no_normalize;
+    int have_interpolation, have_crop_mode, have_crop_offset, have_rescale_factor;
+    double crop_pct; /* 0: not given */
     cnx_preprocess values;
 } preprocess_overrides;
 
@@ -39,8 +63,9 @@ typedef struct preprocess_overrides {
  * 0 if not, -1 for a bad value (after printing the error). */
 int preprocess_overrides_parse(preprocess_overrides *overrides, int option, const char *value);
 
-/* Replaces the fields of *params that the flags set. */
-void preprocess_overrides_apply(const preprocess_overrides *overrides, cnx_preprocess *params);
+/* Replaces the fields of *params that the flags set. Returns 0, or -1 after
+ * printing the error (a crop fraction that resizes past CNX_MAX_SIDE). */
+int preprocess_overrides_apply(const preprocess_overrides *overrides, cnx_preprocess *params);
 
 /* The preprocessing a weights file carries. Returns 0, or -1 after printing
  * the error. */

@@ -215,7 +215,6 @@ cnx_status cnx_engine_info(const cnx_engine *engine, cnx_model_info *info) {
     info->num_parameters = w->num_parameters;
     snprintf(info->weights_dtype, sizeof info->weights_dtype, "%s", w->weights_dtype);
     snprintf(info->naming, sizeof info->naming, "%s", w->naming);
-    snprintf(info->interpolation, sizeof info->interpolation, "%s", w->interpolation);
     snprintf(info->source, sizeof info->source, "%s", w->source);
     info->has_preprocess_metadata = w->has_preprocess_metadata;
     info->preprocess = w->preprocess;

@@ -1,6 +1,8 @@
 /* cnx_preprocess_pixels and cnx_preprocess_image: torchvision's
- * Resize(resize, BILINEAR) -> CenterCrop(crop) -> ToTensor -> Normalize on the
- * CPU, bit for bit (see kernels/pillow_resample.h for the rules matched). */
+ * Resize(resize, filter) -> CenterCrop(crop) -> ToTensor -> Normalize on the
+ * CPU, bit for bit, and the variants timm and Hugging Face run (crop modes,
+ * crop offsets, rescaling; see kernels/pillow_resample.h for the rules
+ * matched). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +16,6 @@
 /* Sides above this are refused: far beyond any real use, and small enough
  * that no index or size computation here can overflow. */
 #define MAX_SIDE (1 << 20)
-/* The resized long side may exceed MAX_SIDE (a panorama at a large short
- * side); only the crop's window of it is ever computed. */
-#define MAX_RESIZED_SIDE (1 << 30)
 
 static cnx_status check_image(const cnx_image *image) {
     if (!image)
@@ -55,41 +54,64 @@ static cnx_status check_normalization(const cnx_preprocess *params) {
     return CNX_OK;
 }
 
-cnx_status preprocess_check_params(const cnx_preprocess *params) {
+static cnx_status check_choices(const cnx_preprocess *params) {
+    const char *problem = cnx_preprocess_choice_error(params);
+    if (problem)
+        return cnx_fail(params->interpolation == CNX_INTERPOLATION_NEAREST
+                            ? CNX_ERROR_UNSUPPORTED : CNX_ERROR_INVALID_ARGUMENT,
+                        "preprocess: %s", problem);
+    return CNX_OK;
+}
+
+static cnx_status check_params(const cnx_preprocess *params) {
     cnx_status status = check_sizes(params);
+    if (status == CNX_OK)
+        status = check_choices(params);
     return status == CNX_OK ? check_normalization(params) : status;
+}
+
+cnx_status preprocess_check_params(const cnx_preprocess *params) {
+    return check_params(params);
 }
 
 cnx_status cnx_preprocess_pixels(const cnx_image *image, const cnx_preprocess *params,
                                  uint8_t *out) {
     cnx_status status;
-    if ((status = check_image(image)) != CNX_OK || (status = check_sizes(params)) != CNX_OK)
+    if ((status = check_image(image)) != CNX_OK || (status = check_sizes(params)) != CNX_OK ||
+        (status = check_choices(params)) != CNX_OK)
         return status;
     if (!out)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "preprocess: output buffer is NULL");
 
     const int w = image->width, h = image->height, crop = params->crop;
-    /* torchvision's Resize output size; checked in double before the int cast. */
-    double shorter = w <= h ? w : h, longer = w <= h ? h : w;
-    if ((double)params->resize * longer / shorter >= (double)MAX_RESIZED_SIDE)
+    cnx_crop_geometry g;
+    switch (cnx_crop_geometry_make(w, h, params, &g)) {
+    case CNX_GEOMETRY_OK:
+        break;
+    case CNX_GEOMETRY_TOO_LARGE:
         return cnx_fail(CNX_ERROR_TOO_LARGE,
                         "preprocess: resizing %dx%d to a short side of %d gives a long side over "
-                        "%d pixels",
-                        w, h, params->resize, MAX_RESIZED_SIDE);
-    int rw, rh;
-    cnx_resize_output_size(w, h, params->resize, &rw, &rh);
+                        "%.0f pixels",
+                        w, h, params->resize, CNX_MAX_RESIZED_SIDE);
+    case CNX_GEOMETRY_EMPTY:
+        return cnx_fail(CNX_ERROR_UNSUPPORTED,
+                        "preprocess: resizing %dx%d to a long side of %d leaves a side of 0 "
+                        "pixels", w, h, params->resize);
+    }
+    const int rw = g.resized_width, rh = g.resized_height;
 
     /* CenterCrop: crop pixel i reads resized pixel off + i; outside is padding. */
-    const int ox = cnx_center_crop_offset(rw, crop), oy = cnx_center_crop_offset(rh, crop);
+    const int ox = g.offset_x, oy = g.offset_y;
     const int wx0 = ox > 0 ? ox : 0, wy0 = oy > 0 ? oy : 0;
     const int wx1 = ox + crop < rw ? ox + crop : rw, wy1 = oy + crop < rh ? oy + crop : rh;
-    const int win_w = wx1 - wx0, win_h = wy1 - wy0; /* >= 1: the crop is centered */
+    const int win_w = wx1 - wx0, win_h = wy1 - wy0; /* >= 1: the crop overlaps the image */
 
     uint8_t *window = malloc((size_t)win_w * (size_t)win_h * 3);
     if (!window)
         return cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "preprocess: out of memory for a %dx%d window",
                         win_w, win_h);
-    status = cnx_resize_rgb8_window(image->rgb, w, h, rw, rh, wx0, wy0, win_w, win_h, window);
+    status = cnx_resize_rgb8_window(params->interpolation, image->rgb, w, h, rw, rh, wx0, wy0,
+                                    win_w, win_h, window);
     if (status != CNX_OK) {
         free(window);
         return status;
@@ -97,8 +119,9 @@ cnx_status cnx_preprocess_pixels(const cnx_image *image, const cnx_preprocess *p
 
     const size_t plane = (size_t)crop * (size_t)crop;
     const int px0 = wx0 - ox, py0 = wy0 - oy; /* where the window lands in the crop */
-    if (win_w != crop || win_h != crop)
-        memset(out, 0, 3 * plane); /* torchvision pads with 0 */
+    if (win_w != crop || win_h != crop) /* padding: black, or timm's mean color */
+        for (int c = 0; c < 3; c++)
+            memset(out + (size_t)c * plane, g.fill[c], plane);
     for (int y = 0; y < win_h; y++) {
         const uint8_t *src = window + (size_t)y * (size_t)win_w * 3;
         size_t row = (size_t)(py0 + y) * (size_t)crop + (size_t)px0;
@@ -116,8 +139,7 @@ cnx_status cnx_preprocess_pixels(const cnx_image *image, const cnx_preprocess *p
 cnx_status cnx_preprocess_image(const cnx_image *image, const cnx_preprocess *params,
                                 float *out) {
     cnx_status status;
-    if ((status = check_image(image)) != CNX_OK || (status = check_sizes(params)) != CNX_OK ||
-        (status = check_normalization(params)) != CNX_OK)
+    if ((status = check_image(image)) != CNX_OK || (status = check_params(params)) != CNX_OK)
         return status;
     if (!out)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "preprocess: output buffer is NULL");
@@ -131,12 +153,12 @@ cnx_status cnx_preprocess_image(const cnx_image *image, const cnx_preprocess *pa
         free(pixels);
         return status;
     }
-    /* Padding pixels are 0 before ToTensor, so they normalize like u = 0. */
+    /* Padding pixels are pixel values before ToTensor, so they normalize alike. */
     for (int c = 0; c < 3; c++) {
         float table[256];
         for (int u = 0; u < 256; u++)
-            table[u] = cnx_normalize_pixel((uint8_t)u, params->mean[c], params->std[c],
-                                           params->normalize);
+            table[u] = cnx_normalize_pixel((uint8_t)u, params->rescale_factor, params->mean[c],
+                                           params->std[c], params->normalize);
         const uint8_t *src = pixels + (size_t)c * plane;
         float *dst = out + (size_t)c * plane;
         for (size_t i = 0; i < plane; i++)

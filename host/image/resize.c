@@ -1,4 +1,4 @@
-/* Pillow-exact BILINEAR resize of RGB8 on the CPU: a horizontal pass to a
+/* Pillow-exact resize of RGB8 on the CPU: a horizontal pass to a
  * uint8 intermediate, then a vertical pass, each skipped when its size is
  * unchanged, as Pillow's ImagingResampleInner does. The per-pixel arithmetic
  * is kernels/pillow_resample.h, shared with the CUDA kernels.
@@ -30,9 +30,10 @@ static void table_free(coeff_table *t) {
     memset(t, 0, sizeof *t);
 }
 
-static cnx_status table_make(int in_size, int out_size, int first, int count, coeff_table *t) {
+static cnx_status table_make(cnx_interpolation filter, int in_size, int out_size, int first,
+                             int count, coeff_table *t) {
     memset(t, 0, sizeof *t);
-    cnx_resample_axis axis = cnx_resample_axis_make(in_size, out_size);
+    cnx_resample_axis axis = cnx_resample_axis_make(filter, in_size, out_size);
     t->taps = cnx_resample_max_taps(&axis);
     t->xmin = malloc((size_t)count * sizeof *t->xmin);
     t->n = malloc((size_t)count * sizeof *t->n);
@@ -92,10 +93,14 @@ static void vertical_pass(const uint8_t *in, size_t in_pitch, int row0, const co
     }
 }
 
-cnx_status cnx_resize_rgb8_window(const uint8_t *src, int src_w, int src_h, int dst_w, int dst_h,
-                                  int x0, int y0, int win_w, int win_h, uint8_t *out) {
+cnx_status cnx_resize_rgb8_window(cnx_interpolation filter, const uint8_t *src, int src_w,
+                                  int src_h, int dst_w, int dst_h, int x0, int y0, int win_w,
+                                  int win_h, uint8_t *out) {
     if (!src || !out)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "resize: NULL pixels");
+    if (!(cnx_filter_support(filter) > 0.0))
+        return cnx_fail(CNX_ERROR_UNSUPPORTED, "resize: filter %d has no separable support",
+                        (int)filter);
     if (src_w <= 0 || src_h <= 0 || dst_w <= 0 || dst_h <= 0)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "resize: bad size %dx%d -> %dx%d", src_w,
                         src_h, dst_w, dst_h);
@@ -121,13 +126,13 @@ cnx_status cnx_resize_rgb8_window(const uint8_t *src, int src_w, int src_h, int 
     int32_t *acc = NULL;
     cnx_status status = CNX_OK;
 
-    if (need_horizontal && (status = table_make(src_w, dst_w, x0, win_w, &h)) != CNX_OK)
+    if (need_horizontal && (status = table_make(filter, src_w, dst_w, x0, win_w, &h)) != CNX_OK)
         goto done;
     if (!need_vertical) { /* rows map one to one */
         horizontal_pass(src + (size_t)y0 * src_pitch, src_pitch, win_h, &h, win_w, out);
         goto done;
     }
-    if ((status = table_make(src_h, dst_h, y0, win_h, &v)) != CNX_OK)
+    if ((status = table_make(filter, src_h, dst_h, y0, win_h, &v)) != CNX_OK)
         goto done;
     if (!(acc = malloc(win_pitch * sizeof *acc))) {
         status = cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "resize: out of memory");

@@ -1,16 +1,20 @@
 // The preprocessing kernel (kernels/preprocess.cu) run on the CPU, against
-// cnx_preprocess_image, bit for bit. No GPU needed: the kernel's device code
-// is compiled by the host compiler, each CUDA thread of a block is a fiber
-// (ucontext), __syncthreads() switches fibers, and a block whose threads do
-// not all reach the same barrier fails. Buffers end at an inaccessible page,
+// cnx_preprocess_image, bit for bit, for every filter, crop mode, crop offset
+// rule, rescale factor, layout and output dtype. No GPU needed: the kernel's
+// device code is compiled by the host compiler, each CUDA thread of a block
+// is a fiber (ucontext), __syncthreads() switches fibers, and a block whose
+// threads do not all reach the same barrier fails. Buffers end at an inaccessible page,
 // so a read or write past them crashes. This checks the kernel's indexing,
 // tiling, chunking and padding; what only a GPU shows (nvcc's floating
-// point, races between threads, speed) is test_preprocess_gpu's.
+// point, the device's sin and cos for HAMMING and LANCZOS, races between
+// threads, speed) is test_preprocess_gpu's.
 //
 // usage: emulate_preprocess IMAGE_DIR
 #include <sys/mman.h>
 #include <ucontext.h>
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <dirent.h>
 
@@ -47,8 +51,11 @@ static inline float __int_as_float(int i) {
     memcpy(&f, &i, 4);
     return f;
 }
-namespace cnx {
-template <typename T> T from_float(float v) { return (T)v; }
+namespace cnx { // kernel_common.cuh's conversions, on the host
+template <typename T> T from_float(float v);
+template <> float from_float<float>(float v) { return v; }
+template <> __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <> __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 } // namespace cnx
 
 #define CNX_PREPROCESS_EMULATION
@@ -61,6 +68,7 @@ ucontext_t scheduler, fibers[kThreads];
 int fiber_state[kThreads]; // 0 runnable, 1 at a barrier, 2 returned
 int current;
 Args launch_args;
+void (*launch_kernel)(Args) = preprocess_kernel<float>;
 std::vector<char> stacks((size_t)kThreads * kFiberStack);
 
 } // namespace
@@ -73,7 +81,7 @@ void emu::syncthreads() {
 namespace {
 
 void fiber_main() {
-    preprocess_kernel<float>(launch_args);
+    launch_kernel(launch_args);
     fiber_state[current] = 2;
 }
 
@@ -110,8 +118,11 @@ bool run_block(unsigned bx, unsigned by) {
     }
 }
 
-void launch(const Args &a, int n) {
+void launch(const Args &a, int n, cnx_act_dtype dtype) {
     launch_args = a;
+    launch_kernel = dtype == CNX_ACT_F16    ? preprocess_kernel<__half>
+                    : dtype == CNX_ACT_BF16 ? preprocess_kernel<__nv_bfloat16>
+                                            : preprocess_kernel<float>;
     for (int b = 0; b < n; b++)
         for (int t = 0; t < a.tiles_x * a.tiles_x; t++)
             if (!run_block((unsigned)t, (unsigned)b))
@@ -156,10 +167,13 @@ Image noise(int width, int height, uint32_t seed) {
     return im;
 }
 
-// Packs the images (plus `extra` descriptors), runs the emulated kernel in
-// fp32 and returns the output.
-float *run(const std::vector<Image> &images, const cnx_preprocess &pp, bool nhwc,
-           const std::vector<cnx_image_desc> &extra = {}) {
+size_t dtype_size(cnx_act_dtype dtype) { return dtype == CNX_ACT_F32 ? 4 : 2; }
+
+// Packs the images (plus `extra` descriptors), runs the emulated kernel with
+// the launch arguments cnx_preprocess_forward would pass, and returns the
+// output (n images in `dtype`).
+void *run(const std::vector<Image> &images, const cnx_preprocess &pp, bool nhwc,
+          cnx_act_dtype dtype = CNX_ACT_F32, const std::vector<cnx_image_desc> &extra = {}) {
     std::vector<cnx_image_desc> descs;
     uint64_t total = 0;
     for (const Image &im : images) {
@@ -170,32 +184,34 @@ float *run(const std::vector<Image> &images, const cnx_preprocess &pp, bool nhwc
     uint8_t *pixels = (uint8_t *)guarded(total);
     for (size_t i = 0; i < images.size(); i++)
         memcpy(pixels + descs[i].offset, images[i].rgb.data(), images[i].rgb.size());
-    const size_t values = descs.size() * 3 * (size_t)pp.crop * pp.crop;
-    float *out = (float *)guarded(values * 4);
-    memset(out, 0xa5, values * 4); // a value never written shows up
-    Args a;
-    a.out = out;
-    a.pixels = pixels;
-    a.pixel_bytes = total;
-    a.descs = descs.data();
-    a.resize = pp.resize;
-    a.crop = pp.crop;
-    a.normalize = pp.normalize != 0;
-    a.nhwc = nhwc;
-    a.tiles_x = (pp.crop + kTile - 1) / kTile;
-    for (int c = 0; c < 3; c++) {
-        a.mean[c] = pp.mean[c];
-        a.std[c] = pp.std[c];
-    }
-    launch(a, (int)descs.size());
+    const size_t bytes = descs.size() * 3 * (size_t)pp.crop * pp.crop * dtype_size(dtype);
+    void *out = guarded(bytes);
+    memset(out, 0xa5, bytes); // a value never written shows up
+    launch(make_args(out, nhwc, pixels, total, descs.data(), pp), (int)descs.size(), dtype);
     return out;
+}
+
+// The bits an output of `dtype` must hold for the CPU's fp32 value v.
+uint32_t expected_bits(float v, cnx_act_dtype dtype) {
+    uint32_t u = 0;
+    if (dtype == CNX_ACT_F32) {
+        memcpy(&u, &v, 4);
+    } else if (dtype == CNX_ACT_F16) {
+        const __half h = __float2half_rn(v);
+        memcpy(&u, &h, 2);
+    } else {
+        const __nv_bfloat16 h = __float2bfloat16_rn(v);
+        memcpy(&u, &h, 2);
+    }
+    return u;
 }
 
 // Values of images[k] (k in `which`) that differ from cnx_preprocess_image.
 size_t compare(const std::vector<Image> &images, const std::vector<int> &which,
-               const cnx_preprocess &pp, bool nhwc, const float *out) {
+               const cnx_preprocess &pp, bool nhwc, const void *out,
+               cnx_act_dtype dtype = CNX_ACT_F32) {
     const int crop = pp.crop;
-    const size_t per = (size_t)3 * crop * crop;
+    const size_t per = (size_t)3 * crop * crop, size = dtype_size(dtype);
     std::vector<float> ref(per);
     size_t differ = 0;
     for (int b : which) {
@@ -211,9 +227,13 @@ size_t compare(const std::vector<Image> &images, const std::vector<int> &which,
                     const float want = ref[((size_t)c * crop + i) * crop + j];
                     const size_t at = nhwc ? (((size_t)b * crop + i) * crop + j) * 3 + c
                                            : (((size_t)b * 3 + c) * crop + i) * crop + j;
-                    if (memcmp(&want, &out[at], 4) != 0 && differ++ < 3)
-                        printf("  %s: channel %d pixel (%d, %d): got %.9g, want %.9g\n",
-                               images[b].name.c_str(), c, i, j, (double)out[at], (double)want);
+                    uint32_t got = 0;
+                    memcpy(&got, (const char *)out + at * size, size);
+                    const uint32_t bits = expected_bits(want, dtype);
+                    if (got != bits && differ++ < 3)
+                        printf("  %s: channel %d pixel (%d, %d): got bits 0x%x, want 0x%x "
+                               "(%.9g)\n",
+                               images[b].name.c_str(), c, i, j, got, bits, (double)want);
                 }
     }
     return differ;
@@ -259,8 +279,25 @@ std::vector<Image> test_batch(const char *dir) {
     return images;
 }
 
+const char *const kFilterNames[] = {"bilinear", "bicubic", "box", "hamming", "lanczos"};
+const char *const kModeNames[] = {"center", "squash", "border"};
+const char *const kDtypeNames[] = {"fp32", "fp16", "bf16"};
+
+// What a case sets, as a label.
+std::string describe(const cnx_preprocess &pp, bool nhwc, cnx_act_dtype dtype) {
+    char rescale[40] = "";
+    if (pp.rescale_factor > 0)
+        snprintf(rescale, sizeof rescale, " rescale %.17g", pp.rescale_factor);
+    return std::string(kFilterNames[pp.interpolation]) + " " + kModeNames[pp.crop_mode] + " " +
+           std::to_string(pp.resize) + "/" + std::to_string(pp.crop) +
+           (pp.crop_offset == CNX_CROP_OFFSET_FLOOR ? " floor" : "") + rescale +
+           (pp.normalize ? "" : " no-normalize") + (nhwc ? " NHWC " : " NCHW ") +
+           kDtypeNames[dtype];
+}
+
 // Random sizes, resize and crop (steep: small resizes of large images, which
-// sub-tile and stream), 8 images per launch.
+// sub-tile and stream), and random choices of filter, crop mode, crop offset,
+// scaling, layout and dtype; 8 images per launch.
 void fuzz(int launches, bool steep, uint32_t seed) {
     uint32_t s = seed;
     auto uniform = [&](int lo, int hi) {
@@ -270,12 +307,20 @@ void fuzz(int launches, bool steep, uint32_t seed) {
         const double u = uniform(0, 1 << 20) / double(1 << 20);
         return std::max(1, (int)std::exp(u * std::log((double)hi)));
     };
+    const double rescales[] = {0.0, 0.00392156862745098, 1.0, 1.0 / 127.5};
     int bad = 0;
     for (int k = 0; k < launches; k++) {
         cnx_preprocess pp = cnx_default_preprocess();
         pp.resize = steep ? uniform(1, 12) : log_uniform(400);
         pp.crop = steep ? uniform(1, 40) : log_uniform(400);
         pp.normalize = uniform(0, 1);
+        pp.interpolation = (cnx_interpolation)uniform(0, 4);
+        pp.crop_mode = (cnx_crop_mode)uniform(0, 2);
+        pp.crop_offset = (cnx_crop_offset)uniform(0, 1);
+        pp.rescale_factor = rescales[uniform(0, 3)];
+        if (uniform(0, 1))
+            for (int c = 0; c < 3; c++)
+                pp.mean[c] = (float)uniform(0, 255) / 255.0f; // BORDER's fill rounds from it
         std::vector<Image> images;
         while (images.size() < 8) {
             const int w = steep ? uniform(50, 1700) : log_uniform(900);
@@ -284,14 +329,227 @@ void fuzz(int launches, bool steep, uint32_t seed) {
                 images.push_back(noise(w, h, next_random(s)));
         }
         const bool nhwc = uniform(0, 1);
-        const float *out = run(images, pp, nhwc);
-        if (compare(images, {0, 1, 2, 3, 4, 5, 6, 7}, pp, nhwc, out) != 0) {
-            printf("  (launch %d: resize %d, crop %d)\n", k, pp.resize, pp.crop);
+        const cnx_act_dtype dtype = (cnx_act_dtype)uniform(0, 2);
+        const void *out = run(images, pp, nhwc, dtype);
+        if (compare(images, {0, 1, 2, 3, 4, 5, 6, 7}, pp, nhwc, out, dtype) != 0) {
+            printf("  (launch %d: %s)\n", k, describe(pp, nhwc, dtype).c_str());
             bad++;
         }
     }
     record(bad == 0, std::to_string(bad) + " of " + std::to_string(launches) +
                          (steep ? " steep" : "") + " random launches of 8 images differ");
+}
+
+// One launch of `images` under pp against the CPU path; returns the output.
+const void *check(const std::vector<Image> &images, const cnx_preprocess &pp, bool nhwc,
+                  cnx_act_dtype dtype) {
+    std::vector<int> all(images.size());
+    for (size_t b = 0; b < images.size(); b++)
+        all[b] = (int)b;
+    const void *out = run(images, pp, nhwc, dtype);
+    const size_t differ = compare(images, all, pp, nhwc, out, dtype);
+    record(differ == 0, describe(pp, nhwc, dtype) + ": " + std::to_string(differ) +
+                            " values differ from the CPU path");
+    return out;
+}
+
+// Bytes where two outputs of the same shape differ.
+size_t bytes_differ(const void *a, const void *b, size_t bytes) {
+    size_t n = 0;
+    for (size_t k = 0; k < bytes; k++)
+        n += ((const uint8_t *)a)[k] != ((const uint8_t *)b)[k];
+    return n;
+}
+
+// Every filter, crop mode, crop offset rule and scaling, on chosen sizes.
+void check_choices(const std::vector<Image> &batch) {
+    // Each filter on the whole batch (downscales of the photos and the large
+    // noise, upscales of the small ones); each must give its own values.
+    const void *bilinear = nullptr;
+    for (int f = 0; f < 5; f++) {
+        cnx_preprocess pp = cnx_default_preprocess();
+        pp.interpolation = (cnx_interpolation)f;
+        pp.resize = 37;
+        pp.crop = 32;
+        const void *out = check(batch, pp, false, CNX_ACT_F32);
+        if (f == 0) {
+            bilinear = out;
+        } else {
+            const size_t n = bytes_differ(out, bilinear, batch.size() * 3 * 32 * 32 * 4);
+            record(n > 0, std::string(kFilterNames[f]) + " differs from bilinear in " +
+                              std::to_string(n) + " bytes");
+        }
+    }
+
+    // Sizes for the crop modes: 75x113 at BORDER(37) has a short side of
+    // 24.56 -> 25 (rounded, not truncated); 5x8 at BORDER(4) one of 2.5 -> 2
+    // (half to even); 300x236 and 236x300 leave odd margins either way.
+    std::vector<Image> shapes;
+    const int sizes[][2] = {{300, 236}, {236, 300}, {75, 113}, {113, 75},  {5, 8},
+                            {8, 5},     {50, 70},   {37, 37},  {1000, 3}, {640, 480}};
+    uint32_t seed = 500;
+    for (const auto &sz : sizes)
+        shapes.push_back(noise(sz[0], sz[1], seed++));
+
+    struct Case {
+        cnx_interpolation filter;
+        cnx_crop_mode mode;
+        cnx_crop_offset offset;
+        int resize, crop, normalize;
+        double rescale;
+        float mean; // all three channels; < 0: the ImageNet default
+        bool nhwc;
+        cnx_act_dtype dtype;
+    };
+    const cnx_interpolation BIL = CNX_INTERPOLATION_BILINEAR, BIC = CNX_INTERPOLATION_BICUBIC,
+                            BOX = CNX_INTERPOLATION_BOX, HAM = CNX_INTERPOLATION_HAMMING,
+                            LAN = CNX_INTERPOLATION_LANCZOS;
+    const cnx_crop_mode CEN = CNX_CROP_MODE_CENTER, SQU = CNX_CROP_MODE_SQUASH,
+                        BOR = CNX_CROP_MODE_BORDER;
+    const cnx_crop_offset RND = CNX_CROP_OFFSET_ROUND, FLR = CNX_CROP_OFFSET_FLOOR;
+    const double HF = 0.00392156862745098; // Hugging Face's rescale_factor, 1/255
+    const Case cases[] = {
+        // Hugging Face's ConvNeXt: bicubic, floor offsets, 1/255 in double.
+        {BIC, CEN, FLR, 39, 32, 1, HF, -1, false, CNX_ACT_F32},
+        {BIC, CEN, RND, 39, 32, 1, HF, -1, true, CNX_ACT_F16},
+        // Crop larger than the resized image: padding, odd margins both ways.
+        {BIC, CEN, RND, 29, 32, 1, 0.0, -1, false, CNX_ACT_F32},
+        {BIC, CEN, FLR, 29, 32, 1, 0.0, -1, true, CNX_ACT_BF16},
+        // timm's squash and border, the border filled with round(255 * mean).
+        {BIC, SQU, RND, 39, 32, 1, 0.0, -1, false, CNX_ACT_F32},
+        {LAN, SQU, FLR, 35, 32, 0, 1.0, -1, true, CNX_ACT_F16},
+        {BIC, BOR, RND, 37, 32, 1, 0.0, -1, false, CNX_ACT_F32},
+        {BIC, BOR, FLR, 37, 32, 1, HF, -1, true, CNX_ACT_BF16},
+        {HAM, BOR, FLR, 37, 32, 0, 0.0, 0.5f, false, CNX_ACT_F32}, // fill 127.5 -> 128
+        {BOX, BOR, RND, 4, 5, 1, 0.0, 0.5f, true, CNX_ACT_F32},
+        {LAN, BOR, FLR, 4, 5, 0, 1.0, -1, false, CNX_ACT_F16},
+        // Scaling without normalization, in every dtype.
+        {BIL, CEN, FLR, 37, 32, 0, HF, -1, false, CNX_ACT_F32},
+        {BOX, CEN, RND, 37, 32, 0, 1.0, -1, true, CNX_ACT_BF16},
+        {HAM, SQU, RND, 37, 32, 1, 1.0, -1, true, CNX_ACT_BF16},
+    };
+    for (const Case &c : cases) {
+        cnx_preprocess pp = cnx_default_preprocess();
+        pp.interpolation = c.filter;
+        pp.crop_mode = c.mode;
+        pp.crop_offset = c.offset;
+        pp.resize = c.resize;
+        pp.crop = c.crop;
+        pp.normalize = c.normalize;
+        pp.rescale_factor = c.rescale;
+        if (c.mean >= 0)
+            pp.mean[0] = pp.mean[1] = pp.mean[2] = c.mean;
+        std::vector<Image> images;
+        for (const Image &im : shapes) // a 1000x3 border leaves a side of 0: see check_limits
+            if (cnx_preprocess_check_image(im.width, im.height, &pp) == CNX_OK)
+                images.push_back(im);
+        check(images, pp, c.nhwc, c.dtype);
+    }
+
+    // The large photos at the libraries' own settings (bicubic 256/224, as
+    // timm and Hugging Face run ConvNeXt; lanczos for its 7 taps per axis).
+    std::vector<Image> photos;
+    for (const Image &im : batch)
+        if (im.name.find("noise") == std::string::npos && photos.size() < 2)
+            photos.push_back(im);
+    photos.push_back(noise(2000, 1900, 14)); // sub-tiles and streamed rows
+    for (cnx_interpolation f : {BIC, LAN}) {
+        cnx_preprocess pp = cnx_default_preprocess();
+        pp.interpolation = f;
+        pp.resize = 256;
+        pp.crop = 224;
+        pp.crop_offset = f == BIC ? FLR : RND;
+        pp.rescale_factor = f == BIC ? HF : 0.0;
+        check(photos, pp, f == LAN, f == BIC ? CNX_ACT_F32 : CNX_ACT_F16);
+    }
+}
+
+// What the kernel refuses comes out NaN, and the host says why.
+void check_limits() {
+    { // Refused images come out NaN; their neighbours stay exact.
+        cnx_preprocess pp = cnx_default_preprocess();
+        pp.resize = 1;
+        pp.crop = 2;
+        const std::vector<Image> three = {noise(300, 236, 101), noise(1600, 1600, 102),
+                                          noise(7, 5, 103)};
+        const uint64_t total = three[0].rgb.size() + three[1].rgb.size() + three[2].rgb.size();
+        const float *out = (const float *)run(three, pp, false, CNX_ACT_F32,
+                                              {{total - 10, 2, 2}, {0, 0, 5}});
+        bool nan = true;
+        for (int b : {1, 3, 4})
+            for (int v = 0; v < 12; v++)
+                nan = nan && std::isnan(out[b * 12 + v]);
+        record(compare(three, {0, 2}, pp, false, out) == 0 && nan,
+               "limits: refused images and bad descriptors are NaN, the others exact");
+    }
+    { // BORDER: a 1000x3 image to a long side of 224 has a height of 0.67 -> 1,
+      // a 1000x1 one 0.224 -> 0 (refused); lanczos refuses at milder
+      // downscales than bilinear (more taps).
+        cnx_preprocess pp = cnx_default_preprocess();
+        pp.crop_mode = CNX_CROP_MODE_BORDER;
+        pp.interpolation = CNX_INTERPOLATION_BICUBIC;
+        pp.crop = 40;
+        pp.resize = 224;
+        const std::vector<Image> two = {noise(1000, 3, 201), noise(1000, 1, 202)};
+        const float *out = (const float *)run(two, pp, true);
+        bool nan = true;
+        for (size_t v = 0; v < (size_t)3 * 40 * 40; v++)
+            nan = nan && std::isnan(out[3 * 40 * 40 + v]);
+        const cnx_status empty = cnx_preprocess_check_image(1000, 1, &pp);
+        const std::string message = cnx_last_error();
+        record(compare(two, {0}, pp, true, out) == 0 && nan && empty == CNX_ERROR_UNSUPPORTED &&
+                   message.find("leaves a side of 0 pixels") != std::string::npos,
+               "limits: border 1000x1 to 224 is NaN and refused (" + message +
+                   "), 1000x3 beside it exact");
+        pp.crop_mode = CNX_CROP_MODE_CENTER;
+        pp.resize = 1;
+        pp.interpolation = CNX_INTERPOLATION_BILINEAR;
+        const cnx_status bilinear = cnx_preprocess_check_image(1200, 1200, &pp);
+        pp.interpolation = CNX_INTERPOLATION_LANCZOS;
+        const cnx_status lanczos = cnx_preprocess_check_image(1200, 1200, &pp);
+        record(bilinear == CNX_OK && lanczos == CNX_ERROR_UNSUPPORTED,
+               std::string("limits: 1200x1200 to Resize(1): bilinear fits, lanczos refused (") +
+                   cnx_last_error() + ")");
+    }
+    { // Choices the kernel cannot run are refused on the host (the library's
+      // cnx_preprocess_forward and cnx_preprocess_check_image, as nvcc built
+      // them), before anything is launched.
+        char dummy[16];
+        struct Refusal {
+            const char *what;
+            cnx_preprocess pp;
+            cnx_status want;
+        };
+        std::vector<Refusal> refusals;
+        cnx_preprocess pp = cnx_default_preprocess();
+        pp.interpolation = CNX_INTERPOLATION_NEAREST;
+        refusals.push_back({"nearest", pp, CNX_ERROR_UNSUPPORTED});
+        pp = cnx_default_preprocess();
+        pp.interpolation = (cnx_interpolation)7; // (values in the enums' range: C++)
+        refusals.push_back({"interpolation 7", pp, CNX_ERROR_INVALID_ARGUMENT});
+        pp = cnx_default_preprocess();
+        pp.crop_mode = CNX_CROP_MODE_COUNT;
+        refusals.push_back({"crop mode COUNT", pp, CNX_ERROR_INVALID_ARGUMENT});
+        pp = cnx_default_preprocess();
+        pp.crop_offset = CNX_CROP_OFFSET_COUNT;
+        refusals.push_back({"crop offset COUNT", pp, CNX_ERROR_INVALID_ARGUMENT});
+        pp = cnx_default_preprocess();
+        pp.rescale_factor = -1.0 / 255;
+        refusals.push_back({"rescale -1/255", pp, CNX_ERROR_INVALID_ARGUMENT});
+        pp.rescale_factor = NAN;
+        refusals.push_back({"rescale NaN", pp, CNX_ERROR_INVALID_ARGUMENT});
+        for (const Refusal &r : refusals) {
+            const cnx_status forward = cnx_preprocess_forward(
+                dummy, CNX_LAYOUT_NCHW, CNX_ACT_F32, (const uint8_t *)dummy, 16,
+                (const cnx_image_desc *)dummy, 1, &r.pp, 0);
+            const std::string message = cnx_last_error();
+            const cnx_status check = cnx_preprocess_check_image(300, 236, &r.pp);
+            record(forward == r.want && check == r.want &&
+                       message.rfind("preprocess (CUDA): ", 0) == 0,
+                   std::string("refused: ") + r.what + " -> " + cnx_status_string(forward) +
+                       ": " + message);
+        }
+    }
 }
 
 } // namespace
@@ -302,9 +560,6 @@ int main(int argc, char **argv) {
         return 2;
     }
     const std::vector<Image> images = test_batch(argv[1]);
-    std::vector<int> all(images.size());
-    for (size_t b = 0; b < images.size(); b++)
-        all[b] = (int)b;
     const struct {
         int resize, crop, normalize;
     } settings[] = {{236, 224, 1}, {37, 32, 1}, {100, 224, 0}};
@@ -314,32 +569,12 @@ int main(int argc, char **argv) {
             pp.resize = st.resize;
             pp.crop = st.crop;
             pp.normalize = st.normalize;
-            const size_t differ = compare(images, all, pp, nhwc, run(images, pp, nhwc));
-            record(differ == 0, "Resize(" + std::to_string(st.resize) + ")/CenterCrop(" +
-                                    std::to_string(st.crop) + ")" +
-                                    (st.normalize ? "" : " no-normalize") +
-                                    (nhwc ? " NHWC" : " NCHW") + ": " + std::to_string(differ) +
-                                    " values differ from the CPU path");
+            check(images, pp, nhwc, CNX_ACT_F32);
         }
-
-    { // Refused images come out NaN; their neighbours stay exact.
-        cnx_preprocess pp = cnx_default_preprocess();
-        pp.resize = 1;
-        pp.crop = 2;
-        const std::vector<Image> three = {noise(300, 236, 101), noise(1600, 1600, 102),
-                                          noise(7, 5, 103)};
-        const uint64_t total = three[0].rgb.size() + three[1].rgb.size() + three[2].rgb.size();
-        const float *out = run(three, pp, false, {{total - 10, 2, 2}, {0, 0, 5}});
-        bool nan = true;
-        for (int b : {1, 3, 4})
-            for (int v = 0; v < 12; v++)
-                nan = nan && std::isnan(out[b * 12 + v]);
-        record(compare(three, {0, 2}, pp, false, out) == 0 && nan,
-               "limits: refused images and bad descriptors are NaN, the others exact");
-    }
-
-    fuzz(40, false, 12345);
-    fuzz(40, true, 777);
+    check_choices(images);
+    check_limits();
+    fuzz(100, false, 12345);
+    fuzz(60, true, 777);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

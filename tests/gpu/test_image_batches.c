@@ -27,7 +27,8 @@ enum { MAX_FILES = 64, K = 3, CLASSES = 1000 };
 /* fp32 on either device: GEMMs of other shapes round differently. */
 #define PROB_TOLERANCE 1e-5f
 
-static const cnx_preprocess params = {72, 64, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}, 1};
+static const cnx_preprocess params = {.resize = 72, .crop = 64, .mean = {0.485f, 0.456f, 0.406f},
+                                      .std = {0.229f, 0.224f, 0.225f}, .normalize = 1};
 
 typedef struct {
     const char *paths[MAX_FILES];

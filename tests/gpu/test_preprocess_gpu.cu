@@ -1,9 +1,12 @@
 // The GPU preprocessing kernel (kernels/preprocess.cu) against the CPU path
 // (cnx_preprocess_image), bit for bit: every image of the shared test folder
-// plus generated edge cases, packed into ONE launch, for several
-// Resize/CenterCrop settings, in both layouts and all three dtypes. Then the
-// limits (images the kernel refuses come out NaN without disturbing the
-// rest), and an informational throughput figure.
+// plus generated edge cases, packed into ONE launch, for several settings
+// (every filter, crop mode, crop offset rule and scaling; torchvision's,
+// timm's and Hugging Face's ConvNeXt among them), in both layouts and all
+// three dtypes. Then the limits (images the kernel refuses come out NaN
+// without disturbing the rest), and an informational throughput figure.
+// HAMMING and LANCZOS call the device's sin and cos: their settings are where
+// nvcc's math library could differ from glibc's.
 //
 // usage: test_preprocess_gpu IMAGE_DIR [--quick]
 //   --quick: two settings, no throughput (for compute-sanitizer runs:
@@ -224,8 +227,15 @@ size_t count_differences(const std::vector<uint8_t> &out, const std::vector<floa
     return differ;
 }
 
+const double kHuggingFaceRescale = 0.00392156862745098; // ConvNextImageProcessor's 1/255
+
 struct Setting {
     int resize, crop, normalize;
+    cnx_interpolation filter;
+    cnx_crop_mode mode;
+    cnx_crop_offset offset;
+    double rescale_factor;
+    bool quick; // also run with --quick
 };
 
 // One setting: the CPU reference, then every layout and dtype, then a rerun.
@@ -235,9 +245,19 @@ void check_setting(const Setting &s, const DeviceBatch &batch, std::vector<TestI
     pp.resize = s.resize;
     pp.crop = s.crop;
     pp.normalize = s.normalize;
-    char label[96];
-    snprintf(label, sizeof label, "Resize(%d)/CenterCrop(%d)%s", s.resize, s.crop,
-             s.normalize ? "" : " no-normalize");
+    pp.interpolation = s.filter;
+    pp.crop_mode = s.mode;
+    pp.crop_offset = s.offset;
+    pp.rescale_factor = s.rescale_factor;
+    static const char *const filters[] = {"bilinear", "bicubic", "box", "hamming", "lanczos"};
+    static const char *const modes[] = {"center", "squash", "border"};
+    char rescale[48] = "";
+    if (s.rescale_factor > 0)
+        snprintf(rescale, sizeof rescale, " rescale %.17g", s.rescale_factor);
+    char label[160];
+    snprintf(label, sizeof label, "%s %s Resize(%d)/Crop(%d)%s%s%s", filters[s.filter],
+             modes[s.mode], s.resize, s.crop, s.offset == CNX_CROP_OFFSET_FLOOR ? " floor" : "",
+             rescale, s.normalize ? "" : " no-normalize");
 
     const size_t per_image = (size_t)3 * s.crop * s.crop;
     std::vector<float> ref(per_image * images.size());
@@ -345,6 +365,53 @@ void check_arguments() {
            cnx_preprocess_check_image(12691, 14095, &tiny), CNX_OK);
     expect("check_image 13377x13377 to Resize(9)",
            cnx_preprocess_check_image(13377, 13377, &tiny), CNX_OK);
+    // The same promise for the wider filters (the worst images, found by search).
+    tiny.interpolation = CNX_INTERPOLATION_BICUBIC;
+    tiny.resize = 18;
+    expect("check_image 13618x13141 to bicubic Resize(18)",
+           cnx_preprocess_check_image(13618, 13141, &tiny), CNX_OK);
+    tiny.interpolation = CNX_INTERPOLATION_LANCZOS;
+    tiny.resize = 27;
+    expect("check_image 13618x13141 to lanczos Resize(27)",
+           cnx_preprocess_check_image(13618, 13141, &tiny), CNX_OK);
+    tiny.resize = 1;
+    expect("check_image 1200x1200 to lanczos Resize(1) (bilinear fits)",
+           cnx_preprocess_check_image(1200, 1200, &tiny), CNX_ERROR_UNSUPPORTED);
+
+    // Choices the kernel cannot run, refused as cnx_preprocess_image refuses them.
+    bad = pp;
+    bad.interpolation = CNX_INTERPOLATION_NEAREST;
+    expect("nearest",
+           cnx_preprocess_forward(p, CNX_LAYOUT_NCHW, CNX_ACT_F32, px, 16, d, 1, &bad, 0),
+           CNX_ERROR_UNSUPPORTED);
+    expect("check_image with nearest", cnx_preprocess_check_image(300, 236, &bad),
+           CNX_ERROR_UNSUPPORTED);
+    bad.interpolation = (cnx_interpolation)7; // (values in the enums' range: C++)
+    expect("interpolation 7",
+           cnx_preprocess_forward(p, CNX_LAYOUT_NCHW, CNX_ACT_F32, px, 16, d, 1, &bad, 0),
+           CNX_ERROR_INVALID_ARGUMENT);
+    bad = pp;
+    bad.crop_mode = CNX_CROP_MODE_COUNT;
+    expect("crop mode COUNT",
+           cnx_preprocess_forward(p, CNX_LAYOUT_NCHW, CNX_ACT_F32, px, 16, d, 1, &bad, 0),
+           CNX_ERROR_INVALID_ARGUMENT);
+    bad = pp;
+    bad.crop_offset = (cnx_crop_offset)3;
+    expect("crop offset 3",
+           cnx_preprocess_forward(p, CNX_LAYOUT_NCHW, CNX_ACT_F32, px, 16, d, 1, &bad, 0),
+           CNX_ERROR_INVALID_ARGUMENT);
+    bad = pp;
+    bad.rescale_factor = -1.0;
+    expect("rescale_factor -1",
+           cnx_preprocess_forward(p, CNX_LAYOUT_NCHW, CNX_ACT_F32, px, 16, d, 1, &bad, 0),
+           CNX_ERROR_INVALID_ARGUMENT);
+    bad = pp;
+    bad.crop_mode = CNX_CROP_MODE_BORDER;
+    bad.resize = 224;
+    expect("check_image 1000x1 to border Resize(224) (a side of 0)",
+           cnx_preprocess_check_image(1000, 1, &bad), CNX_ERROR_UNSUPPORTED);
+    expect("check_image 1000x3 to border Resize(224)", cnx_preprocess_check_image(1000, 3, &bad),
+           CNX_OK);
 }
 
 bool all_nan(const std::vector<uint8_t> &out, int b, int crop) {
@@ -396,6 +463,29 @@ void check_limits(void *d_out) {
     record(all_nan(out, 3, pp.crop), "limits: a descriptor past the pixel buffer is NaN");
     record(all_nan(out, 4, pp.crop), "limits: a descriptor of width 0 is NaN");
     batch.release();
+
+    // BORDER: 1000x1 to a long side of 224 leaves a height of 0 (NaN); the
+    // 1000x3 beside it (a height of 0.67 -> 1, mostly padding) is exact.
+    pp = cnx_default_preprocess();
+    pp.crop_mode = CNX_CROP_MODE_BORDER;
+    pp.interpolation = CNX_INTERPOLATION_BICUBIC;
+    pp.resize = 224;
+    pp.crop = 40;
+    TestImage wide = noise_image(1000, 3, 201), empty = noise_image(1000, 1, 202);
+    std::vector<TestImage *> two = {&wide, &empty};
+    DeviceBatch border;
+    border.upload(two);
+    if (run_kernel(border, pp, CNX_LAYOUT_NHWC, CNX_ACT_F32, d_out, 0xa5, out)) {
+        std::vector<float> want((size_t)3 * pp.crop * pp.crop);
+        cnx_image im = wide.view();
+        const bool ref_ok = cnx_preprocess_image(&im, &pp, want.data()) == CNX_OK;
+        std::vector<TestImage *> first = {&wide};
+        const size_t n = count_differences(out, want, 1, pp.crop, CNX_LAYOUT_NHWC, CNX_ACT_F32,
+                                           first);
+        record(ref_ok && n == 0, "limits: border 1000x3 to 224 is exact (%zu differ)", n);
+        record(all_nan(out, 1, pp.crop), "limits: border 1000x1 to 224 (a side of 0) is NaN");
+    }
+    border.release();
 }
 
 // Informational: images/s for 256 random 500x375 sources, after warm-up.
@@ -494,10 +584,35 @@ int main(int argc, char **argv) {
     batch.upload(images);
     void *d_out;
     CUDA_CHECK(cudaMalloc(&d_out, images.size() * 3 * 224 * 224 * 4));
+    const cnx_interpolation BIL = CNX_INTERPOLATION_BILINEAR, BIC = CNX_INTERPOLATION_BICUBIC,
+                            BOX = CNX_INTERPOLATION_BOX, HAM = CNX_INTERPOLATION_HAMMING,
+                            LAN = CNX_INTERPOLATION_LANCZOS;
+    const cnx_crop_mode CEN = CNX_CROP_MODE_CENTER, SQU = CNX_CROP_MODE_SQUASH,
+                        BOR = CNX_CROP_MODE_BORDER;
+    const cnx_crop_offset RND = CNX_CROP_OFFSET_ROUND, FLR = CNX_CROP_OFFSET_FLOOR;
     const Setting settings[] = {
-        {236, 224, 1}, {256, 224, 1}, {37, 32, 1}, {100, 224, 1}, {236, 224, 0}};
+        // torchvision's ConvNeXt (and variants of its sizes).
+        {236, 224, 1, BIL, CEN, RND, 0.0, true},
+        {256, 224, 1, BIL, CEN, RND, 0.0, false},
+        {37, 32, 1, BIL, CEN, RND, 0.0, true},
+        {100, 224, 1, BIL, CEN, RND, 0.0, false},
+        {236, 224, 0, BIL, CEN, RND, 0.0, false},
+        // timm's (bicubic; squash and border) and Hugging Face's (bicubic,
+        // floor offsets, rescale 1/255 in double).
+        {256, 224, 1, BIC, CEN, RND, 0.0, false},
+        {256, 224, 1, BIC, CEN, FLR, kHuggingFaceRescale, false},
+        {236, 224, 1, BIC, SQU, RND, 0.0, false},
+        {236, 224, 1, BIC, BOR, FLR, 0.0, true}, // padding in the mean color
+        // The other filters, with padding (29 < 32 and BORDER's short sides:
+        // odd margins) and scaling.
+        {37, 32, 1, BOX, CEN, RND, 0.0, false},
+        {37, 32, 1, HAM, CEN, RND, 0.0, false},
+        {37, 32, 0, LAN, CEN, FLR, 1.0, false},
+        {100, 96, 1, LAN, BOR, RND, kHuggingFaceRescale, false},
+        {29, 32, 1, HAM, CEN, FLR, 0.0, false},
+    };
     for (const Setting &s : settings)
-        if (!quick || s.resize == 236 || s.resize == 37)
+        if (!quick || s.quick)
             check_setting(s, batch, images, d_out);
     batch.release();
 

@@ -182,7 +182,9 @@ static cnx_status load_with_metadata(const char *label, const char *metadata,
 static int same_preprocess(const cnx_preprocess *a, const cnx_preprocess *b) {
     return a->resize == b->resize && a->crop == b->crop && a->normalize == b->normalize &&
            memcmp(a->mean, b->mean, sizeof a->mean) == 0 &&
-           memcmp(a->std, b->std, sizeof a->std) == 0;
+           memcmp(a->std, b->std, sizeof a->std) == 0 && a->interpolation == b->interpolation &&
+           a->crop_mode == b->crop_mode && a->crop_offset == b->crop_offset &&
+           a->rescale_factor == b->rescale_factor;
 }
 
 static void test_metadata(void) {
@@ -196,7 +198,7 @@ static void test_metadata(void) {
     CHECK(load_with_metadata("metadata_none", "", &w, path, sizeof path) == CNX_OK,
           "no metadata: %s", cnx_last_error());
     CHECK(!w.has_preprocess_metadata && same_preprocess(&w.preprocess, &defaults) &&
-              strcmp(w.interpolation, "bilinear") == 0 && w.source[0] == '\0',
+              w.preprocess.interpolation == CNX_INTERPOLATION_BILINEAR && w.source[0] == '\0',
           "no metadata gives the defaults");
     cnx_convnext_weights_free(&w);
 
@@ -207,7 +209,8 @@ static void test_metadata(void) {
                              "0.25,0.125\",\"std\":\"0.5, 0.75 ,1e0\",\"format\":\"pt\"}",
                              &w, path, sizeof path) == CNX_OK,
           "full metadata: %s", cnx_last_error());
-    cnx_preprocess want = {232, 192, {0.5f, 0.25f, 0.125f}, {0.5f, 0.75f, 1.0f}, 1};
+    cnx_preprocess want = {.resize = 232, .crop = 192, .mean = {0.5f, 0.25f, 0.125f},
+                           .std = {0.5f, 0.75f, 1.0f}, .normalize = 1};
     CHECK(w.has_preprocess_metadata && same_preprocess(&w.preprocess, &want),
           "full metadata parsed: resize %d crop %d mean %g std %g", w.preprocess.resize,
           w.preprocess.crop, (double)w.preprocess.mean[0], (double)w.preprocess.std[1]);
@@ -234,6 +237,24 @@ static void test_metadata(void) {
           "missing keys take the defaults");
     cnx_convnext_weights_free(&w);
 
+    /* timm's and Hugging Face's choices. */
+    CHECK(load_with_metadata("metadata_choices",
+                             "{\"interpolation\":\"bicubic\",\"crop_mode\":\"border\","
+                             "\"crop_offset\":\"floor\",\"rescale_factor\":"
+                             "\"0.00392156862745098\"}",
+                             &w, path, sizeof path) == CNX_OK,
+          "choices: %s", cnx_last_error());
+    want = defaults;
+    want.interpolation = CNX_INTERPOLATION_BICUBIC;
+    want.crop_mode = CNX_CROP_MODE_BORDER;
+    want.crop_offset = CNX_CROP_OFFSET_FLOOR;
+    want.rescale_factor = 1.0 / 255.0;
+    CHECK(w.has_preprocess_metadata && same_preprocess(&w.preprocess, &want),
+          "choices parsed: interpolation %d crop_mode %d crop_offset %d rescale %.17g",
+          (int)w.preprocess.interpolation, (int)w.preprocess.crop_mode,
+          (int)w.preprocess.crop_offset, w.preprocess.rescale_factor);
+    cnx_convnext_weights_free(&w);
+
     struct { const char *metadata, *word; cnx_status status; } bad[] = {
         {"{\"resize\":\"abc\"}", "resize", CNX_ERROR_WEIGHTS},
         {"{\"resize\":\"0\"}", "resize", CNX_ERROR_WEIGHTS},
@@ -252,9 +273,14 @@ static void test_metadata(void) {
         {"{\"std\":\"0.2,-0.1,0.2\"}", "std", CNX_ERROR_WEIGHTS},
         {"{\"std\":\"inf,1,1\"}", "std", CNX_ERROR_WEIGHTS},
         {"{\"std\":\"1e-50,1,1\"}", "std", CNX_ERROR_WEIGHTS},
-        {"{\"interpolation\":\"bicubic\"}", "bicubic", CNX_ERROR_UNSUPPORTED},
-        {"{\"interpolation\":\"nearest\",\"crop\":\"224\"}", "bilinear only",
+        {"{\"interpolation\":\"cubic\"}", "interpolation", CNX_ERROR_WEIGHTS},
+        {"{\"interpolation\":\"nearest\",\"crop\":\"224\"}", "nearest",
          CNX_ERROR_UNSUPPORTED},
+        {"{\"crop_mode\":\"centre\"}", "crop_mode", CNX_ERROR_WEIGHTS},
+        {"{\"crop_offset\":\"ceil\"}", "crop_offset", CNX_ERROR_WEIGHTS},
+        {"{\"rescale_factor\":\"0\"}", "rescale_factor", CNX_ERROR_WEIGHTS},
+        {"{\"rescale_factor\":\"-1\"}", "rescale_factor", CNX_ERROR_WEIGHTS},
+        {"{\"rescale_factor\":\"1,2,3\"}", "rescale_factor", CNX_ERROR_WEIGHTS},
         {"{\"crop\":224}", "not a string", CNX_ERROR_WEIGHTS},
         {"{\"source\":[\"x\"]}", "not a string", CNX_ERROR_WEIGHTS},
         {"[\"crop\",\"224\"]", "__metadata__", CNX_ERROR_WEIGHTS},
