@@ -79,6 +79,9 @@ typedef struct cnx_options {
     int input_size;  /* planned input height and width; 0: the crop in the file */
     int num_threads; /* CPU threads; 0: every core */
     int cuda_device; /* CUDA device ordinal */
+    int use_test_size; /* timm checkpoint folders: preprocess with the config's
+                        * test_input_size and test_crop_pct, as timm's
+                        * resolve_data_config(use_test_size=True) */
     void *cuda_stream; /* a cudaStream_t of the caller's for the engine's GPU
                         * work, or NULL: the engine makes its own. The
                         * stream must outlive the engine (or be replaced
@@ -164,6 +167,24 @@ CNX_API cnx_preprocess cnx_default_preprocess(void);
 
 #define CNX_MAX_STAGES 4
 
+/* Where a preprocessing value came from. Precedence, highest first: the
+ * caller's own (flags), the safetensors file's metadata, the checkpoint
+ * folder's config file, torchvision's defaults. */
+typedef enum cnx_value_source {
+    CNX_SOURCE_DEFAULT = 0,         /* torchvision's ImageNet values */
+    CNX_SOURCE_METADATA,            /* the safetensors file's __metadata__ */
+    CNX_SOURCE_TIMM_CONFIG,         /* timm's config.json, pretrained_cfg */
+    CNX_SOURCE_TRANSFORMERS_CONFIG  /* Hugging Face's preprocessor_config.json */
+} cnx_value_source;
+
+/* "default", "metadata", "config.json", "preprocessor_config.json". */
+CNX_API const char *cnx_value_source_name(cnx_value_source source);
+
+typedef struct cnx_preprocess_sources {
+    cnx_value_source resize, crop, mean, std, normalize;
+    cnx_value_source interpolation, crop_mode, crop_offset, rescale_factor;
+} cnx_preprocess_sources;
+
 typedef struct cnx_model_info {
     char architecture[64]; /* "convnext_tiny", or "convnext" for unnamed shapes */
     int num_stages;
@@ -172,18 +193,28 @@ typedef struct cnx_model_info {
     int num_classes;
     int64_t num_parameters;
     char weights_dtype[8];   /* as stored in the file: "F32", "F16", "BF16" */
-    char naming[16];         /* "torchvision" or "timm" */
+    char naming[16];         /* "torchvision", "timm" or "transformers" */
+    int has_grn;             /* ConvNeXt V2 */
+    int has_class_names;     /* the checkpoint names its classes (cnx_engine_class_label) */
     char source[256];        /* where the weights came from, per the metadata */
-    int has_preprocess_metadata; /* 0: the file carried none; defaults apply */
-    cnx_preprocess preprocess;   /* what the file carries */
+    int has_preprocess_metadata; /* 0: neither the file nor a config file said
+                                  * anything; torchvision's defaults apply */
+    cnx_preprocess preprocess;   /* what the file and its folder carry */
+    cnx_preprocess_sources preprocess_sources;
     cnx_device device;           /* what the engine runs on: CPU or CUDA */
     char device_name[128];
 } cnx_model_info;
 
 typedef struct cnx_engine cnx_engine;
 
-/* Loads and validates a safetensors file and prepares the backend.
- * options may be NULL for the defaults. *engine is NULL on failure. */
+/* Loads and validates a safetensors file, or a checkpoint folder as timm
+ * (save_for_hf) and Hugging Face (save_pretrained) write them:
+ * model.safetensors beside config.json (timm's pretrained_cfg, or
+ * transformers' model config with id2label) and preprocessor_config.json
+ * (transformers). Those files give the preprocessing, the class names and
+ * transformers' final LayerNorm eps; they must agree with the tensors.
+ * Then prepares the backend. options may be NULL for the defaults.
+ * *engine is NULL on failure. */
 CNX_API cnx_status cnx_engine_create(const char *weights_path, const cnx_options *options,
                              cnx_engine **engine);
 
@@ -247,6 +278,11 @@ CNX_API cnx_status cnx_engine_forward_device(cnx_engine *engine, const float *in
 CNX_API cnx_status cnx_engine_classify_device(cnx_engine *engine, const float *input, int n,
                                       int height, int width, int k,
                                       cnx_prediction *top);
+
+/* The name of a class: the checkpoint's own (transformers' id2label, timm's
+ * label_names), else the built-in ImageNet-1k name for a 1000-class model,
+ * else NULL. */
+CNX_API const char *cnx_engine_class_label(const cnx_engine *engine, int class_index);
 
 /* The built-in ImageNet-1k class names; NULL outside 0..999. */
 CNX_API const char *cnx_imagenet_label(int class_index);

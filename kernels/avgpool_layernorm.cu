@@ -7,7 +7,7 @@ constexpr int kThreads = 256;
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-avgpool_ln_kernel(T *out, const float *in, int pixels, int C) {
+avgpool_ln_kernel(T *out, const float *in, int pixels, int C, float eps) {
     CNX_DYNAMIC_SHARED(float, means); // [C]
     __shared__ float scratch[33];
     const size_t n = blockIdx.x;
@@ -28,34 +28,35 @@ avgpool_ln_kernel(T *out, const float *in, int pixels, int C) {
         const float d = means[c] - mean;
         squares += d * d;
     }
-    const float inv_std = 1.0f / sqrtf(cnx::block_sum(squares, scratch) / (float)C + CNX_KERNEL_LN_EPS);
+    const float inv_std = 1.0f / sqrtf(cnx::block_sum(squares, scratch) / (float)C + eps);
     T *dst = out + n * (size_t)C;
     for (int c = threadIdx.x; c < C; c += blockDim.x)
         dst[c] = cnx::from_float<T>((means[c] - mean) * inv_std);
 }
 
 template <typename T>
-cudaError_t launch(void *out, const float *in, int N, int pixels, int C, cudaStream_t stream) {
+cudaError_t launch(void *out, const float *in, int N, int pixels, int C, float eps,
+                   cudaStream_t stream) {
     const auto kernel = avgpool_ln_kernel<T>;
     CNX_KERNEL_LAUNCH(kernel, (unsigned)N, kThreads, (size_t)C * sizeof(float), stream,
-                      static_cast<T *>(out), in, pixels, C);
+                      static_cast<T *>(out), in, pixels, C, eps);
     return cudaGetLastError();
 }
 
 } // namespace
 
 extern "C" cudaError_t avgpool_layernorm_forward(void *out, const float *in, int batch,
-                                                 int pixels, int channels, cnx_act_dtype dtype,
-                                                 cudaStream_t stream) {
-    if (!out || !in || batch < 0 || pixels < 1 || channels < 1 ||
+                                                 int pixels, int channels, float eps,
+                                                 cnx_act_dtype dtype, cudaStream_t stream) {
+    if (!out || !in || batch < 0 || pixels < 1 || channels < 1 || !(eps >= 0.0f) ||
         (size_t)channels * sizeof(float) > 48 * 1024)
         return cudaErrorInvalidValue;
     if (batch == 0)
         return cudaSuccess;
     switch (dtype) {
-    case CNX_ACT_F32: return launch<float>(out, in, batch, pixels, channels, stream);
-    case CNX_ACT_F16: return launch<__half>(out, in, batch, pixels, channels, stream);
-    case CNX_ACT_BF16: return launch<__nv_bfloat16>(out, in, batch, pixels, channels, stream);
+    case CNX_ACT_F32: return launch<float>(out, in, batch, pixels, channels, eps, stream);
+    case CNX_ACT_F16: return launch<__half>(out, in, batch, pixels, channels, eps, stream);
+    case CNX_ACT_BF16: return launch<__nv_bfloat16>(out, in, batch, pixels, channels, eps, stream);
     }
     return cudaErrorInvalidValue;
 }

@@ -1,5 +1,6 @@
 /* The head's first half: global average pool over each image's pixels, then
- * the head LayerNorm (no affine: folded into the classifier), in fp32,
+ * the head LayerNorm (no affine: folded into the classifier) with the
+ * model's epsilon (1e-6, or a Hugging Face config's layer_norm_eps), in fp32,
  * written as the GEMM input type. */
 #ifndef CNX_KERNELS_AVGPOOL_LAYERNORM_CUH
 #define CNX_KERNELS_AVGPOOL_LAYERNORM_CUH
@@ -12,10 +13,11 @@ extern "C" {
 
 /* in: fp32 [batch, pixels, C]; out: dtype [batch, C]. The pixel sum of a
  * channel runs in pixel order, in fp32, then divides by pixels (as the CPU
- * backend does). C up to 12288.
+ * backend does). C up to 12288; eps >= 0.
  * Launch: one 256-thread block per image, C floats of shared memory. */
 cudaError_t avgpool_layernorm_forward(void *out, const float *in, int batch, int pixels,
-                                      int channels, cnx_act_dtype dtype, cudaStream_t stream);
+                                      int channels, float eps, cnx_act_dtype dtype,
+                                      cudaStream_t stream);
 
 #ifdef __cplusplus
 }

@@ -12,8 +12,8 @@ typedef enum stage_field {
     NO_STAGE,          /* stem and head: no number */
     TORCHVISION_STAGE, /* features.{2s+1}: stage s's blocks */
     TORCHVISION_DOWN,  /* features.{2s}, s >= 1: the downsample before stage s */
-    TIMM_STAGE,        /* stages.{s} */
-    TIMM_DOWN          /* stages.{s}.downsample, s >= 1 */
+    STAGE,             /* stages.{s} (timm, transformers) */
+    DOWN               /* stages.{s}.downsample(_layer), s >= 1 */
 } stage_field;
 
 typedef struct name_pattern {
@@ -54,28 +54,60 @@ static const name_pattern patterns[] = {
     {CNX_NAMING_TIMM, CNX_ROLE_HEAD_NORM_BIAS, NO_STAGE, "head.norm.bias"},
     {CNX_NAMING_TIMM, CNX_ROLE_HEAD_FC_WEIGHT, NO_STAGE, "head.fc.weight"},
     {CNX_NAMING_TIMM, CNX_ROLE_HEAD_FC_BIAS, NO_STAGE, "head.fc.bias"},
-    {CNX_NAMING_TIMM, CNX_ROLE_DOWN_NORM_WEIGHT, TIMM_DOWN, "stages.#.downsample.0.weight"},
-    {CNX_NAMING_TIMM, CNX_ROLE_DOWN_NORM_BIAS, TIMM_DOWN, "stages.#.downsample.0.bias"},
-    {CNX_NAMING_TIMM, CNX_ROLE_DOWN_CONV_WEIGHT, TIMM_DOWN, "stages.#.downsample.1.weight"},
-    {CNX_NAMING_TIMM, CNX_ROLE_DOWN_CONV_BIAS, TIMM_DOWN, "stages.#.downsample.1.bias"},
-    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_DW_WEIGHT, TIMM_STAGE, "stages.#.blocks.#.conv_dw.weight"},
-    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_DW_BIAS, TIMM_STAGE, "stages.#.blocks.#.conv_dw.bias"},
-    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_NORM_WEIGHT, TIMM_STAGE, "stages.#.blocks.#.norm.weight"},
-    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_NORM_BIAS, TIMM_STAGE, "stages.#.blocks.#.norm.bias"},
-    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_FC1_WEIGHT, TIMM_STAGE, "stages.#.blocks.#.mlp.fc1.weight"},
-    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_FC1_BIAS, TIMM_STAGE, "stages.#.blocks.#.mlp.fc1.bias"},
-    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_FC2_WEIGHT, TIMM_STAGE, "stages.#.blocks.#.mlp.fc2.weight"},
-    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_FC2_BIAS, TIMM_STAGE, "stages.#.blocks.#.mlp.fc2.bias"},
-    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_LAYER_SCALE, TIMM_STAGE, "stages.#.blocks.#.gamma"},
+    {CNX_NAMING_TIMM, CNX_ROLE_DOWN_NORM_WEIGHT, DOWN, "stages.#.downsample.0.weight"},
+    {CNX_NAMING_TIMM, CNX_ROLE_DOWN_NORM_BIAS, DOWN, "stages.#.downsample.0.bias"},
+    {CNX_NAMING_TIMM, CNX_ROLE_DOWN_CONV_WEIGHT, DOWN, "stages.#.downsample.1.weight"},
+    {CNX_NAMING_TIMM, CNX_ROLE_DOWN_CONV_BIAS, DOWN, "stages.#.downsample.1.bias"},
+    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_DW_WEIGHT, STAGE, "stages.#.blocks.#.conv_dw.weight"},
+    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_DW_BIAS, STAGE, "stages.#.blocks.#.conv_dw.bias"},
+    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_NORM_WEIGHT, STAGE, "stages.#.blocks.#.norm.weight"},
+    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_NORM_BIAS, STAGE, "stages.#.blocks.#.norm.bias"},
+    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_FC1_WEIGHT, STAGE, "stages.#.blocks.#.mlp.fc1.weight"},
+    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_FC1_BIAS, STAGE, "stages.#.blocks.#.mlp.fc1.bias"},
+    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_GRN_WEIGHT, STAGE, "stages.#.blocks.#.mlp.grn.weight"},
+    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_GRN_BIAS, STAGE, "stages.#.blocks.#.mlp.grn.bias"},
+    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_FC2_WEIGHT, STAGE, "stages.#.blocks.#.mlp.fc2.weight"},
+    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_FC2_BIAS, STAGE, "stages.#.blocks.#.mlp.fc2.bias"},
+    {CNX_NAMING_TIMM, CNX_ROLE_BLOCK_LAYER_SCALE, STAGE, "stages.#.blocks.#.gamma"},
+
+    /* transformers, after its base model's "convnext." / "convnextv2." prefix. */
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_STEM_CONV_WEIGHT, NO_STAGE, "embeddings.patch_embeddings.weight"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_STEM_CONV_BIAS, NO_STAGE, "embeddings.patch_embeddings.bias"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_STEM_NORM_WEIGHT, NO_STAGE, "embeddings.layernorm.weight"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_STEM_NORM_BIAS, NO_STAGE, "embeddings.layernorm.bias"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_HEAD_NORM_WEIGHT, NO_STAGE, "layernorm.weight"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_HEAD_NORM_BIAS, NO_STAGE, "layernorm.bias"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_HEAD_FC_WEIGHT, NO_STAGE, "classifier.weight"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_HEAD_FC_BIAS, NO_STAGE, "classifier.bias"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_DOWN_NORM_WEIGHT, DOWN, "encoder.stages.#.downsampling_layer.0.weight"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_DOWN_NORM_BIAS, DOWN, "encoder.stages.#.downsampling_layer.0.bias"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_DOWN_CONV_WEIGHT, DOWN, "encoder.stages.#.downsampling_layer.1.weight"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_DOWN_CONV_BIAS, DOWN, "encoder.stages.#.downsampling_layer.1.bias"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_BLOCK_DW_WEIGHT, STAGE, "encoder.stages.#.layers.#.dwconv.weight"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_BLOCK_DW_BIAS, STAGE, "encoder.stages.#.layers.#.dwconv.bias"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_BLOCK_NORM_WEIGHT, STAGE, "encoder.stages.#.layers.#.layernorm.weight"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_BLOCK_NORM_BIAS, STAGE, "encoder.stages.#.layers.#.layernorm.bias"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_BLOCK_FC1_WEIGHT, STAGE, "encoder.stages.#.layers.#.pwconv1.weight"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_BLOCK_FC1_BIAS, STAGE, "encoder.stages.#.layers.#.pwconv1.bias"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_BLOCK_GRN_WEIGHT, STAGE, "encoder.stages.#.layers.#.grn.weight"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_BLOCK_GRN_BIAS, STAGE, "encoder.stages.#.layers.#.grn.bias"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_BLOCK_FC2_WEIGHT, STAGE, "encoder.stages.#.layers.#.pwconv2.weight"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_BLOCK_FC2_BIAS, STAGE, "encoder.stages.#.layers.#.pwconv2.bias"},
+    {CNX_NAMING_TRANSFORMERS, CNX_ROLE_BLOCK_LAYER_SCALE, STAGE, "encoder.stages.#.layers.#.layer_scale_parameter"},
 };
 
 #define NUM_PATTERNS (sizeof patterns / sizeof patterns[0])
 
-/* Prefixes that wrappers put in front of every name. */
-static const char *const wrapper_prefixes[] = {"module.", "model."};
+/* Prefixes in front of every name: wrappers' (DataParallel, training
+ * scripts) and transformers' base model (classifier.* has none). */
+static const char *const wrapper_prefixes[] = {"module.", "model.", "convnextv2.", "convnext."};
 
 const char *cnx_naming_string(cnx_naming naming) {
-    return naming == CNX_NAMING_TIMM ? "timm" : "torchvision";
+    switch (naming) {
+    case CNX_NAMING_TIMM: return "timm";
+    case CNX_NAMING_TRANSFORMERS: return "transformers";
+    default: return "torchvision";
+    }
 }
 
 /* A decimal number as PyTorch writes module indices: no sign, no leading
@@ -119,8 +151,8 @@ static int decode_stage(stage_field field, int number) {
     case NO_STAGE: return -1;
     case TORCHVISION_STAGE: return number % 2 == 1 ? (number - 1) / 2 : -1;
     case TORCHVISION_DOWN: return number >= 2 && number % 2 == 0 ? number / 2 : -1;
-    case TIMM_STAGE: return number;
-    case TIMM_DOWN: return number >= 1 ? number : -1;
+    case STAGE: return number;
+    case DOWN: return number >= 1 ? number : -1;
     }
     return -1;
 }

@@ -1,5 +1,6 @@
-/* Internal: the tensor names of a ConvNeXt state_dict, as torchvision and
- * timm spell them, mapped both ways to a canonical (stage, block, role). */
+/* Internal: the tensor names of a ConvNeXt (V1 or V2) state_dict, as
+ * torchvision, timm and Hugging Face transformers spell them, mapped both
+ * ways to a canonical (stage, block, role). */
 #ifndef CNX_WEIGHTS_CONVNEXT_NAMES_H
 #define CNX_WEIGHTS_CONVNEXT_NAMES_H
 
@@ -8,6 +9,7 @@
 typedef enum cnx_naming {
     CNX_NAMING_TORCHVISION = 0,
     CNX_NAMING_TIMM,
+    CNX_NAMING_TRANSFORMERS, /* ConvNext(V2)ForImageClassification */
     CNX_NAMING_COUNT
 } cnx_naming;
 
@@ -32,6 +34,8 @@ typedef enum cnx_role {
     CNX_ROLE_BLOCK_NORM_BIAS,
     CNX_ROLE_BLOCK_FC1_WEIGHT,
     CNX_ROLE_BLOCK_FC1_BIAS,
+    CNX_ROLE_BLOCK_GRN_WEIGHT, /* ConvNeXt V2 */
+    CNX_ROLE_BLOCK_GRN_BIAS,
     CNX_ROLE_BLOCK_FC2_WEIGHT,
     CNX_ROLE_BLOCK_FC2_BIAS,
     CNX_ROLE_BLOCK_LAYER_SCALE,
@@ -50,12 +54,13 @@ typedef struct cnx_convnext_name {
     int block; /* -1 unless a block role */
 } cnx_convnext_name;
 
-/* "torchvision" or "timm". */
+/* "torchvision", "timm" or "transformers". */
 const char *cnx_naming_string(cnx_naming naming);
 
 /* Parses a tensor name, after stripping one leading "module." or "model."
- * (left by DataParallel and by wrappers). Returns 1 and fills *out when the
- * name is a ConvNeXt parameter in either scheme, else 0. Stage and block
+ * (left by DataParallel and by wrappers), or "convnext." or "convnextv2."
+ * (the base model's prefix in transformers). Returns 1 and fills *out when
+ * the name is a ConvNeXt parameter in any scheme, else 0. Stage and block
  * numbers are parsed as written, without an upper bound beyond INT_MAX/2;
  * the caller checks them against what it supports. */
 int cnx_convnext_parse_name(const char *name, cnx_convnext_name *out);

@@ -1,8 +1,9 @@
-/* Loads a ConvNeXt from safetensors: works out the naming scheme and the
- * architecture from the names and shapes, insists that every tensor is
- * present, expected and shaped right, and converts all of them to fp32 in
- * one arena. The shapes are the truth; the metadata only says how to
- * preprocess images. */
+/* Loads a ConvNeXt (V1 or V2) from safetensors: works out the naming scheme
+ * and the architecture from the names and shapes, insists that every tensor
+ * is present, expected and shaped right, and converts all of them to fp32
+ * in one arena. The shapes are the truth; the metadata only says how to
+ * preprocess images. Layer scale and GRN are each on every block or on
+ * none. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "convnext_weights.h"
@@ -14,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
+#include "checkpoint_config.h"
 #include "convnext_names.h"
 #include "error.h"
 #include "safetensors.h"
@@ -39,6 +43,7 @@ typedef struct loader {
     int total_blocks;
     int widths[CNX_MAX_STAGES];
     int num_classes;
+    int has_layer_scale, has_grn; /* a tensor of that role exists */
     size_t num_slots;
     long *slot_tensor; /* tensor index per slot; -1 while unseen */
 } loader;
@@ -74,9 +79,16 @@ static cnx_convnext_name name_of_slot(const loader *l, size_t slot) {
     return n;
 }
 
-/* Stage 0 has no downsample, and neither do stages the file lacks. */
+/* Stage 0 has no downsample, and neither do stages the file lacks; layer
+ * scale and GRN only where the model has them. */
 static int slot_is_required(const loader *l, size_t slot) {
-    if (slot < FIXED_SLOTS || slot >= BLOCK_SLOTS_START) return 1;
+    if (slot < FIXED_SLOTS) return 1;
+    if (slot >= BLOCK_SLOTS_START) {
+        cnx_role role = (cnx_role)(CNX_ROLE_FIRST_BLOCK + (slot - BLOCK_SLOTS_START) % CNX_BLOCK_ROLES);
+        if (role == CNX_ROLE_BLOCK_LAYER_SCALE) return l->has_layer_scale;
+        if (role == CNX_ROLE_BLOCK_GRN_WEIGHT || role == CNX_ROLE_BLOCK_GRN_BIAS) return l->has_grn;
+        return 1;
+    }
     int stage = (int)((slot - FIXED_SLOTS) / CNX_DOWNSAMPLE_ROLES);
     return stage >= 1 && stage < l->num_stages;
 }
@@ -88,8 +100,8 @@ static cnx_status classify_names(loader *l) {
     if (st->num_tensors == 0)
         return cnx_fail(CNX_ERROR_WEIGHTS, "%s: holds no tensors", l->path);
 
-    /* One example of each scheme, to name both when a file mixes them. */
-    const char *example[CNX_NAMING_COUNT] = {NULL, NULL};
+    /* One example of each scheme, to name two when a file mixes them. */
+    const char *example[CNX_NAMING_COUNT] = {NULL};
     int *recognized = calloc(st->num_tensors, sizeof *recognized);
     if (!recognized) return cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "%s: out of memory", l->path);
     for (size_t i = 0; i < st->num_tensors; i++) {
@@ -97,24 +109,38 @@ static cnx_status classify_names(loader *l) {
         if (recognized[i] && !example[l->names[i].naming])
             example[l->names[i].naming] = st->tensors[i].name;
     }
+    int found = -1, other = -1;
+    for (int n = 0; n < CNX_NAMING_COUNT; n++) {
+        if (!example[n]) continue;
+        if (found < 0) found = n;
+        else if (other < 0) other = n;
+    }
 
     cnx_status status = CNX_OK;
-    if (example[CNX_NAMING_TORCHVISION] && example[CNX_NAMING_TIMM]) {
-        status = cnx_fail(CNX_ERROR_WEIGHTS,
-                          "%s: mixes torchvision tensor names (%s) with timm names (%s)",
-                          l->path, example[CNX_NAMING_TORCHVISION], example[CNX_NAMING_TIMM]);
-    } else if (!example[CNX_NAMING_TORCHVISION] && !example[CNX_NAMING_TIMM]) {
+    if (other >= 0) {
+        status = cnx_fail(CNX_ERROR_WEIGHTS, "%s: mixes %s tensor names (%s) with %s names (%s)",
+                          l->path, cnx_naming_string((cnx_naming)found), example[found],
+                          cnx_naming_string((cnx_naming)other), example[other]);
+    } else if (found < 0) {
         status = cnx_fail(CNX_ERROR_WEIGHTS,
                           "%s: no ConvNeXt tensors: expected torchvision names (features.*, "
-                          "classifier.*) or timm names (stem.*, stages.*, head.*), found %s",
+                          "classifier.*), timm names (stem.*, stages.*, head.*) or transformers "
+                          "names (convnext.embeddings.*, convnext.encoder.*, classifier.*), "
+                          "found %s",
                           l->path, st->tensors[0].name);
     } else {
-        l->naming = example[CNX_NAMING_TIMM] ? CNX_NAMING_TIMM : CNX_NAMING_TORCHVISION;
-        for (size_t i = 0; i < st->num_tensors && status == CNX_OK; i++)
+        l->naming = (cnx_naming)found;
+        for (size_t i = 0; i < st->num_tensors && status == CNX_OK; i++) {
             if (!recognized[i])
                 status = cnx_fail(CNX_ERROR_WEIGHTS,
                                   "%s: unexpected tensor %s (not a parameter of a %s ConvNeXt)",
                                   l->path, st->tensors[i].name, cnx_naming_string(l->naming));
+            else if (l->names[i].role == CNX_ROLE_BLOCK_LAYER_SCALE)
+                l->has_layer_scale = 1;
+            else if (l->names[i].role == CNX_ROLE_BLOCK_GRN_WEIGHT ||
+                     l->names[i].role == CNX_ROLE_BLOCK_GRN_BIAS)
+                l->has_grn = 1;
+        }
     }
     free(recognized);
     return status;
@@ -279,8 +305,14 @@ static shape expected_shape(const loader *l, const cnx_convnext_name *n) {
     case CNX_ROLE_BLOCK_FC1_BIAS: return (shape){1, {4 * c}};
     case CNX_ROLE_BLOCK_FC2_WEIGHT: return (shape){2, {c, 4 * c}};
     case CNX_ROLE_BLOCK_LAYER_SCALE:
-        /* torchvision keeps [C,1,1] to broadcast over NCHW; timm's gamma is [C]. */
+        /* torchvision keeps [C,1,1] to broadcast over NCHW; timm's gamma and
+         * transformers' layer_scale_parameter are [C]. */
         return n->naming == CNX_NAMING_TORCHVISION ? (shape){3, {c, 1, 1}} : (shape){1, {c}};
+    case CNX_ROLE_BLOCK_GRN_WEIGHT:
+    case CNX_ROLE_BLOCK_GRN_BIAS:
+        /* transformers broadcasts over NHWC with [1,1,1,4C]; timm keeps [4C]. */
+        return n->naming == CNX_NAMING_TRANSFORMERS ? (shape){4, {1, 1, 1, 4 * c}}
+                                                    : (shape){1, {4 * c}};
     case CNX_ROLE_COUNT: break;
     }
     return (shape){0, {0}};
@@ -336,6 +368,8 @@ static const float **field_of(cnx_convnext_weights *w, const cnx_convnext_name *
     case CNX_ROLE_BLOCK_NORM_BIAS: return &block->norm_bias;
     case CNX_ROLE_BLOCK_FC1_WEIGHT: return &block->fc1_weight;
     case CNX_ROLE_BLOCK_FC1_BIAS: return &block->fc1_bias;
+    case CNX_ROLE_BLOCK_GRN_WEIGHT: return &block->grn_weight;
+    case CNX_ROLE_BLOCK_GRN_BIAS: return &block->grn_bias;
     case CNX_ROLE_BLOCK_FC2_WEIGHT: return &block->fc2_weight;
     case CNX_ROLE_BLOCK_FC2_BIAS: return &block->fc2_bias;
     case CNX_ROLE_BLOCK_LAYER_SCALE: return &block->layer_scale;
@@ -391,21 +425,28 @@ typedef struct known_architecture {
     const char *name;
     int depths[CNX_MAX_STAGES];
     int first_width; /* widths double at every stage */
+    int has_grn;     /* ConvNeXt V2 */
 } known_architecture;
 
 static const known_architecture known_architectures[] = {
-    {"convnext_atto", {2, 2, 6, 2}, 40},    {"convnext_femto", {2, 2, 6, 2}, 48},
-    {"convnext_pico", {2, 2, 6, 2}, 64},    {"convnext_nano", {2, 2, 8, 2}, 80},
-    {"convnext_tiny", {3, 3, 9, 3}, 96},    {"convnext_small", {3, 3, 27, 3}, 96},
-    {"convnext_base", {3, 3, 27, 3}, 128},  {"convnext_large", {3, 3, 27, 3}, 192},
-    {"convnext_xlarge", {3, 3, 27, 3}, 256}, {"convnext_xxlarge", {3, 4, 30, 3}, 384},
+    {"convnext_atto", {2, 2, 6, 2}, 40, 0},      {"convnext_femto", {2, 2, 6, 2}, 48, 0},
+    {"convnext_pico", {2, 2, 6, 2}, 64, 0},      {"convnext_nano", {2, 2, 8, 2}, 80, 0},
+    {"convnext_tiny", {3, 3, 9, 3}, 96, 0},      {"convnext_small", {3, 3, 27, 3}, 96, 0},
+    {"convnext_base", {3, 3, 27, 3}, 128, 0},    {"convnext_large", {3, 3, 27, 3}, 192, 0},
+    {"convnext_xlarge", {3, 3, 27, 3}, 256, 0},  {"convnext_xxlarge", {3, 4, 30, 3}, 384, 0},
+    {"convnextv2_atto", {2, 2, 6, 2}, 40, 1},    {"convnextv2_femto", {2, 2, 6, 2}, 48, 1},
+    {"convnextv2_pico", {2, 2, 6, 2}, 64, 1},    {"convnextv2_nano", {2, 2, 8, 2}, 80, 1},
+    {"convnextv2_tiny", {3, 3, 9, 3}, 96, 1},    {"convnextv2_small", {3, 3, 27, 3}, 96, 1},
+    {"convnextv2_base", {3, 3, 27, 3}, 128, 1},  {"convnextv2_large", {3, 3, 27, 3}, 192, 1},
+    {"convnextv2_huge", {3, 3, 27, 3}, 352, 1},
 };
 
 int cnx_convnext_architecture(size_t index, const char **name, int depths[CNX_MAX_STAGES],
-                              int widths[CNX_MAX_STAGES]) {
+                              int widths[CNX_MAX_STAGES], int *has_grn) {
     if (index >= sizeof known_architectures / sizeof known_architectures[0]) return 0;
     const known_architecture *k = &known_architectures[index];
     *name = k->name;
+    *has_grn = k->has_grn;
     for (int s = 0; s < CNX_MAX_STAGES; s++) {
         depths[s] = k->depths[s];
         widths[s] = k->first_width << s;
@@ -414,15 +455,16 @@ int cnx_convnext_architecture(size_t index, const char **name, int depths[CNX_MA
 }
 
 static const char *architecture_name(const cnx_convnext_weights *w) {
-    if (w->num_stages != CNX_MAX_STAGES) return "convnext";
+    const char *unnamed = w->has_grn ? "convnextv2" : "convnext";
+    if (w->num_stages != CNX_MAX_STAGES) return unnamed;
     for (size_t a = 0; a < sizeof known_architectures / sizeof known_architectures[0]; a++) {
         const known_architecture *k = &known_architectures[a];
-        int same = 1;
+        int same = k->has_grn == w->has_grn;
         for (int s = 0; s < CNX_MAX_STAGES; s++)
             same = same && w->depths[s] == k->depths[s] && w->widths[s] == k->first_width << s;
         if (same) return k->name;
     }
-    return "convnext";
+    return unnamed;
 }
 
 static const char *weights_dtype(const cnx_safetensors *st) {
@@ -500,7 +542,8 @@ static cnx_status name_error(const char *path, const char *key, const char *text
 }
 
 /* The choices beyond torchvision's: filter, crop mode, crop offset, rescale. */
-static cnx_status read_preprocess_choices(const cnx_safetensors *st, cnx_preprocess *p) {
+static cnx_status read_preprocess_choices(const cnx_safetensors *st, cnx_preprocess *p,
+                                          cnx_preprocess_sources *from) {
     const char *path = st->path;
     const char *interpolation = cnx_safetensors_metadata(st, "interpolation");
     const char *crop_mode = cnx_safetensors_metadata(st, "crop_mode");
@@ -517,38 +560,103 @@ static cnx_status read_preprocess_choices(const cnx_safetensors *st, cnx_preproc
         return name_error(path, "crop_mode", crop_mode, "center, squash or border");
     if (crop_offset && cnx_crop_offset_parse(crop_offset, &p->crop_offset) != 0)
         return name_error(path, "crop_offset", crop_offset, "round or floor");
-    if (rescale) return parse_numbers(path, "rescale_factor", rescale, 1, 1, &p->rescale_factor);
-    return CNX_OK;
+    if (interpolation) from->interpolation = CNX_SOURCE_METADATA;
+    if (crop_mode) from->crop_mode = CNX_SOURCE_METADATA;
+    if (crop_offset) from->crop_offset = CNX_SOURCE_METADATA;
+    if (!rescale) return CNX_OK;
+    from->rescale_factor = CNX_SOURCE_METADATA;
+    return parse_numbers(path, "rescale_factor", rescale, 1, 1, &p->rescale_factor);
 }
 
-static cnx_status read_metadata(const cnx_safetensors *st, cnx_convnext_weights *w) {
-    const char *path = st->path;
-    const char *source = cnx_safetensors_metadata(st, "source");
-    snprintf(w->source, sizeof w->source, "%s", source ? source : "");
+static void set_all_sources(cnx_preprocess_sources *from, cnx_value_source source) {
+    *from = (cnx_preprocess_sources){source, source, source, source, source,
+                                     source, source, source, source};
+}
 
-    static const char *const keys[] = {"resize", "crop", "mean", "std", "interpolation",
-                                       "crop_mode", "crop_offset", "rescale_factor"};
-    w->has_preprocess_metadata = 0;
-    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
-        if (cnx_safetensors_metadata(st, keys[k])) w->has_preprocess_metadata = 1;
+/* The preprocessing: torchvision's defaults, then what the checkpoint
+ * folder's config files say, then the file's metadata, each value recording
+ * where it came from. */
+static cnx_status read_preprocess(const cnx_safetensors *st, const cnx_checkpoint_config *config,
+                                  cnx_convnext_weights *w) {
+    const char *path = st->path;
+    cnx_preprocess *p = &w->preprocess;
+    cnx_preprocess_sources *from = &w->preprocess_sources;
+    *p = cnx_default_preprocess();
+    set_all_sources(from, CNX_SOURCE_DEFAULT);
+    if (config && config->has_preprocess) {
+        *p = config->preprocess;
+        set_all_sources(from, config->source);
+    }
 
     const char *resize = cnx_safetensors_metadata(st, "resize");
     const char *crop = cnx_safetensors_metadata(st, "crop");
     const char *mean = cnx_safetensors_metadata(st, "mean");
     const char *std = cnx_safetensors_metadata(st, "std");
-    w->preprocess = cnx_default_preprocess();
-    cnx_status status = read_preprocess_choices(st, &w->preprocess);
-    if (resize && status == CNX_OK)
-        status = parse_side(path, "resize", resize, &w->preprocess.resize);
-    if (crop && status == CNX_OK) status = parse_side(path, "crop", crop, &w->preprocess.crop);
-    if (mean && status == CNX_OK) status = parse_triple(path, "mean", mean, 0, w->preprocess.mean);
-    if (std && status == CNX_OK) status = parse_triple(path, "std", std, 1, w->preprocess.std);
+    cnx_status status = read_preprocess_choices(st, p, from);
+    if (resize && status == CNX_OK) status = parse_side(path, "resize", resize, &p->resize);
+    if (crop && status == CNX_OK) status = parse_side(path, "crop", crop, &p->crop);
+    if (mean && status == CNX_OK) status = parse_triple(path, "mean", mean, 0, p->mean);
+    if (std && status == CNX_OK) status = parse_triple(path, "std", std, 1, p->std);
+    if (resize) from->resize = CNX_SOURCE_METADATA;
+    if (crop) from->crop = CNX_SOURCE_METADATA;
+    if (mean) from->mean = CNX_SOURCE_METADATA;
+    if (std) from->std = CNX_SOURCE_METADATA;
+
+    const cnx_value_source *each = &from->resize;
+    w->has_preprocess_metadata = 0;
+    for (size_t i = 0; i < sizeof *from / sizeof *each; i++)
+        if (each[i] != CNX_SOURCE_DEFAULT) w->has_preprocess_metadata = 1;
     return status;
+}
+
+/* ------------------------------------------------- the folder's config */
+
+/* What the config files declare must be what the tensors are. */
+static cnx_status check_config(const cnx_checkpoint_config *c, const cnx_convnext_weights *w) {
+    const char *path = c->config_path;
+    if (c->library == CNX_CONFIG_TIMM && strcmp(c->architecture, w->architecture) != 0)
+        return cnx_fail(CNX_ERROR_WEIGHTS,
+                        "%s: says architecture %s, but the tensors are a %s (depths %d,%d,%d,%d, "
+                        "width %d, %s)", path, c->architecture, w->architecture, w->depths[0],
+                        w->depths[1], w->depths[2], w->depths[3], w->widths[0],
+                        w->has_grn ? "GRN" : "no GRN");
+    if (c->library == CNX_CONFIG_TRANSFORMERS && c->declares_grn != w->has_grn)
+        return cnx_fail(CNX_ERROR_WEIGHTS, "%s: model_type %s, but the tensors %s GRN", path,
+                        c->architecture, w->has_grn ? "have" : "have no");
+    if (c->num_stages && c->num_stages != w->num_stages)
+        return cnx_fail(CNX_ERROR_WEIGHTS, "%s: %d stages, but the tensors have %d", path,
+                        c->num_stages, w->num_stages);
+    for (int s = 0; s < c->num_stages; s++)
+        if (c->depths[s] != w->depths[s] || c->widths[s] != w->widths[s])
+            return cnx_fail(CNX_ERROR_WEIGHTS,
+                            "%s: stage %d has depth %d and width %d, but the tensors have %d "
+                            "and %d", path, s, c->depths[s], c->widths[s], w->depths[s],
+                            w->widths[s]);
+    if (c->num_classes >= 0 && c->num_classes != w->num_classes)
+        return cnx_fail(CNX_ERROR_WEIGHTS, "%s: %d classes, but the classifier has %d", path,
+                        c->num_classes, w->num_classes);
+    if (c->labels && c->num_labels != w->num_classes)
+        return cnx_fail(CNX_ERROR_WEIGHTS, "%s: %d class names for %d classes", path,
+                        c->num_labels, w->num_classes);
+    return CNX_OK;
+}
+
+/* Takes the config's class names and the final LayerNorm's eps, and names
+ * the folder as the source where the file names none. */
+static void apply_config(cnx_checkpoint_config *c, cnx_convnext_weights *w) {
+    if (!w->source[0])
+        snprintf(w->source, sizeof w->source, "%s checkpoint folder (%s)",
+                 c->library == CNX_CONFIG_TIMM ? "timm" : "transformers", c->architecture);
+    w->labels = c->labels;
+    w->num_labels = c->num_labels;
+    c->labels = NULL;
+    c->num_labels = 0;
+    if (c->head_norm_eps > 0) w->head_norm_eps = c->head_norm_eps;
 }
 
 /* ------------------------------------------------------------------ load */
 
-static cnx_status load(loader *l, cnx_convnext_weights *w) {
+static cnx_status load(loader *l, cnx_checkpoint_config *config, cnx_convnext_weights *w) {
     l->names = calloc(l->st->num_tensors ? l->st->num_tensors : 1, sizeof *l->names);
     if (!l->names) return cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "%s: out of memory", l->path);
     cnx_status status = classify_names(l);
@@ -557,30 +665,37 @@ static cnx_status load(loader *l, cnx_convnext_weights *w) {
     if (status == CNX_OK) status = assign_slots(l);
     if (status == CNX_OK) status = infer_sizes(l);
     if (status == CNX_OK) status = check_shapes(l);
-    if (status == CNX_OK) status = read_metadata(l->st, w);
+    if (status == CNX_OK) status = read_preprocess(l->st, config, w);
     if (status != CNX_OK) return status;
+    const char *source = cnx_safetensors_metadata(l->st, "source");
+    snprintf(w->source, sizeof w->source, "%s", source ? source : "");
 
     w->num_stages = l->num_stages;
     memcpy(w->depths, l->depths, sizeof w->depths);
     memcpy(w->widths, l->widths, sizeof w->widths);
     w->num_classes = l->num_classes;
+    w->has_grn = l->has_grn;
+    w->has_layer_scale = l->has_layer_scale;
+    w->head_norm_eps = 1e-6f;
     snprintf(w->architecture, sizeof w->architecture, "%s", architecture_name(w));
     snprintf(w->weights_dtype, sizeof w->weights_dtype, "%s", weights_dtype(l->st));
     snprintf(w->naming, sizeof w->naming, "%s", cnx_naming_string(l->naming));
+    if (config && config->library != CNX_CONFIG_NONE) {
+        if ((status = check_config(config, w)) != CNX_OK) return status;
+        apply_config(config, w);
+    }
     return convert_values(l, w);
 }
 
-cnx_status cnx_convnext_weights_load(const char *path, cnx_convnext_weights *weights) {
-    if (!path || !weights)
-        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "cnx_convnext_weights_load: %s is NULL",
-                        path ? "weights" : "path");
+static cnx_status load_file(const char *path, cnx_checkpoint_config *config,
+                            cnx_convnext_weights *weights) {
     memset(weights, 0, sizeof *weights);
     cnx_safetensors st;
     cnx_status status = cnx_safetensors_open(path, &st);
     if (status != CNX_OK) return status;
 
     loader l = {.st = &st, .path = st.path};
-    status = load(&l, weights);
+    status = load(&l, config, weights);
     free(l.names);
     free(l.slot_tensor);
     cnx_safetensors_close(&st);
@@ -588,7 +703,51 @@ cnx_status cnx_convnext_weights_load(const char *path, cnx_convnext_weights *wei
     return status;
 }
 
+cnx_status cnx_convnext_weights_load(const char *path, cnx_convnext_weights *weights) {
+    if (!path || !weights)
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "cnx_convnext_weights_load: %s is NULL",
+                        path ? "weights" : "path");
+    return load_file(path, NULL, weights);
+}
+
+static int is_file(const char *path) {
+    struct stat info;
+    return stat(path, &info) == 0 && S_ISREG(info.st_mode);
+}
+
+cnx_status cnx_convnext_weights_open(const char *path, int use_test_size,
+                                     cnx_convnext_weights *weights) {
+    if (!path || !weights)
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "cnx_convnext_weights_open: %s is NULL",
+                        path ? "weights" : "path");
+    struct stat info;
+    if (stat(path, &info) != 0 || !S_ISDIR(info.st_mode)) return load_file(path, NULL, weights);
+
+    memset(weights, 0, sizeof *weights);
+    char file[4096];
+    if ((size_t)snprintf(file, sizeof file, "%s/model.safetensors", path) >= sizeof file)
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "%s: path too long", path);
+    if (!is_file(file)) {
+        char pickle[4096];
+        snprintf(pickle, sizeof pickle, "%s/pytorch_model.bin", path);
+        if (is_file(pickle))
+            return cnx_fail(CNX_ERROR_UNSUPPORTED,
+                            "%s: holds pytorch_model.bin, a pickle cnx does not load; convert "
+                            "it: tools/convert_weights.py %s OUT.safetensors", path, path);
+        return cnx_fail(CNX_ERROR_IO,
+                        "%s: a folder with no weights in it (expected model.safetensors)", path);
+    }
+    cnx_checkpoint_config config;
+    cnx_status status = cnx_checkpoint_config_read(path, use_test_size, &config);
+    if (status != CNX_OK) return status;
+    status = load_file(file, &config, weights);
+    cnx_checkpoint_config_free(&config);
+    return status;
+}
+
 void cnx_convnext_weights_free(cnx_convnext_weights *weights) {
+    for (int i = 0; weights->labels && i < weights->num_labels; i++) free(weights->labels[i]);
+    free(weights->labels);
     free(weights->arena);
     free(weights->block_storage);
     memset(weights, 0, sizeof *weights);

@@ -1,6 +1,6 @@
 /* The names of cnx_preprocess's choices, as the CLI, the weights metadata
- * and timm's and Hugging Face's configs spell them, and crop_pct's
- * arithmetic. */
+ * and timm's and Hugging Face's configs spell them, the names of where a
+ * value came from, and crop_pct's arithmetic. */
 #include <math.h>
 #include <string.h>
 
@@ -70,6 +70,15 @@ int cnx_crop_offset_parse(const char *name, cnx_crop_offset *out) {
         return -1;
     *out = (cnx_crop_offset)value;
     return 0;
+}
+
+const char *cnx_value_source_name(cnx_value_source source) {
+    switch (source) {
+    case CNX_SOURCE_METADATA: return "metadata";
+    case CNX_SOURCE_TIMM_CONFIG: return "config.json";
+    case CNX_SOURCE_TRANSFORMERS_CONFIG: return "preprocessor_config.json";
+    default: return "default";
+    }
 }
 
 int cnx_resize_for_crop_pct(int crop, double crop_pct) {

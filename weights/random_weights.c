@@ -1,9 +1,11 @@
-/* Seeded random ConvNeXt weights. Every parameter is random, layer scale and
- * LayerNorm affines included, at scales that keep the activations of a deep
- * model in a sane range: conv and linear weights uniform with variance
- * 1/fan_in, biases in +-0.2, LayerNorm gains in [0.5, 1.5], layer scale in
- * [0.3, 1]. (torchvision's 1e-6 layer-scale initialization would make every
- * block a no-op, and a benchmark or test of it meaningless.) */
+/* Seeded random ConvNeXt weights, V1 and V2. Every parameter is random,
+ * layer scale, GRN and LayerNorm affines included, at scales that keep the
+ * activations of a deep model in a sane range: conv and linear weights
+ * uniform with variance 1/fan_in, biases in +-0.2, LayerNorm gains in
+ * [0.5, 1.5], layer scale in [0.3, 1] (V1), GRN gains in +-0.5 (V2; biases as
+ * the others). (torchvision's 1e-6 layer-scale initialization, or timm's
+ * zero GRN gains, would make every block or its GRN a no-op, and a benchmark
+ * or test of it meaningless.) */
 #include "random_weights.h"
 
 #include <inttypes.h>
@@ -16,7 +18,7 @@
 
 enum { RANDOM_CLASSES = 1000 };
 
-typedef enum value_kind { WEIGHT, BIAS, GAIN, LAYER_SCALE } value_kind;
+typedef enum value_kind { WEIGHT, BIAS, GAIN, LAYER_SCALE, GRN_GAIN } value_kind;
 
 /* Hands out consecutive arrays of the arena; with no arena, only counts. */
 typedef struct filler {
@@ -45,6 +47,7 @@ static const float *take(filler *f, int64_t n, value_kind kind, int64_t fan_in) 
         case BIAS: out[i] = 0.2f * u; break;
         case GAIN: out[i] = 1.0f + 0.5f * u; break;
         case LAYER_SCALE: out[i] = 0.65f + 0.35f * u; break;
+        case GRN_GAIN: out[i] = 0.5f * u; break;
         }
     }
     f->next += n;
@@ -52,7 +55,8 @@ static const float *take(filler *f, int64_t n, value_kind kind, int64_t fan_in) 
 }
 
 /* Every parameter in the loader's slot order: stem and head, the
- * downsamples, then the blocks stage by stage. */
+ * downsamples, then the blocks stage by stage; GRN (V2) or layer scale (V1)
+ * as w->has_grn says. */
 static void lay_out(cnx_convnext_weights *w, filler *f) {
     const int c0 = w->widths[0], last = w->widths[w->num_stages - 1];
     w->stem_weight = take(f, (int64_t)c0 * 3 * 4 * 4, WEIGHT, 3 * 4 * 4);
@@ -81,19 +85,24 @@ static void lay_out(cnx_convnext_weights *w, filler *f) {
             k->norm_bias = take(f, c, BIAS, 0);
             k->fc1_weight = take(f, 4 * c * c, WEIGHT, c);
             k->fc1_bias = take(f, 4 * c, BIAS, 0);
+            if (w->has_grn) {
+                k->grn_weight = take(f, 4 * c, GRN_GAIN, 0);
+                k->grn_bias = take(f, 4 * c, BIAS, 0);
+            }
             k->fc2_weight = take(f, c * 4 * c, WEIGHT, 4 * c);
             k->fc2_bias = take(f, c, BIAS, 0);
-            k->layer_scale = take(f, c, LAYER_SCALE, 0);
+            if (!w->has_grn)
+                k->layer_scale = take(f, c, LAYER_SCALE, 0);
         }
     }
 }
 
 static cnx_status unknown_architecture(const char *architecture) {
-    char known[512] = "";
+    char known[1024] = "";
     size_t used = 0;
     const char *name = NULL;
-    int depths[CNX_MAX_STAGES], widths[CNX_MAX_STAGES];
-    for (size_t i = 0; cnx_convnext_architecture(i, &name, depths, widths); i++) {
+    int depths[CNX_MAX_STAGES], widths[CNX_MAX_STAGES], has_grn;
+    for (size_t i = 0; cnx_convnext_architecture(i, &name, depths, widths, &has_grn); i++) {
         int wrote = snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "", name);
         if (wrote < 0 || (size_t)wrote >= sizeof known - used) break;
         used += (size_t)wrote;
@@ -110,7 +119,8 @@ cnx_status cnx_convnext_weights_random(const char *architecture, uint64_t seed,
     memset(w, 0, sizeof *w);
     const char *name = NULL;
     int found = 0;
-    for (size_t a = 0; !found && cnx_convnext_architecture(a, &name, w->depths, w->widths); a++)
+    for (size_t a = 0;
+         !found && cnx_convnext_architecture(a, &name, w->depths, w->widths, &w->has_grn); a++)
         found = strcmp(name, architecture) == 0;
     if (!found) {
         memset(w, 0, sizeof *w);
@@ -118,9 +128,13 @@ cnx_status cnx_convnext_weights_random(const char *architecture, uint64_t seed,
     }
     w->num_stages = CNX_MAX_STAGES;
     w->num_classes = RANDOM_CLASSES;
+    w->has_grn = w->has_grn != 0;
+    w->has_layer_scale = !w->has_grn; /* V1 as torchvision and timm make it; V2 has none */
+    w->head_norm_eps = 1e-6f;
     snprintf(w->architecture, sizeof w->architecture, "%s", name);
     snprintf(w->weights_dtype, sizeof w->weights_dtype, "F32");
-    snprintf(w->naming, sizeof w->naming, "torchvision");
+    /* torchvision has no ConvNeXt V2: timm's names are what such a file would use. */
+    snprintf(w->naming, sizeof w->naming, "%s", w->has_grn ? "timm" : "torchvision");
     snprintf(w->source, sizeof w->source, "random (seed %" PRIu64 ")", seed);
     w->preprocess = cnx_default_preprocess();
 

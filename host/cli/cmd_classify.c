@@ -166,6 +166,7 @@ int cmd_classify(int argc, char **argv) {
     cnx_model_info info;
     cnx_engine_info(engine, &info);
     fprintf(stderr, "cnx: %s on %s\n", info.architecture, info.device_name);
+    warn_untold_preprocess(args.flags.weights, &info, &args.flags.overrides);
 
     classify_run run;
     memset(&run, 0, sizeof run);
@@ -187,7 +188,7 @@ int cmd_classify(int argc, char **argv) {
         fprintf(stderr, "cnx classify: -k %d, but the model has %d classes\n", args.k, info.num_classes);
         goto done;
     }
-    if (labels_load(&run.labels, args.flags.labels_path, info.num_classes) != 0)
+    if (labels_load(&run.labels, args.flags.labels_path, engine, info.num_classes) != 0)
         goto done;
     if (inputs_expand(argv + optind, argc - optind, extensions, &inputs) != 0 ||
         batch_inputs_from_paths(&inputs, &items, &count) != 0) {

@@ -343,6 +343,7 @@ int cmd_eval(int argc, char **argv) {
     }
     cnx_model_info info;
     cnx_engine_info(engine, &info);
+    warn_untold_preprocess(args.flags.weights, &info, &args.flags.overrides);
     fprintf(stderr, "cnx: %s on %s\n", info.architecture, info.device_name);
     if (folder.num_classes > info.num_classes) {
         fprintf(stderr, "cnx eval: %s: %d class folders, but the model has %d classes\n", args.root,
@@ -353,9 +354,9 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "cnx eval: note: %s has %d class folder%s for a %d-class model; folder i "
                 "is class i, as ImageFolder numbers them\n", args.root, folder.num_classes,
                 folder.num_classes == 1 ? "" : "s", info.num_classes);
-    if (labels_load(&run.labels, args.flags.labels_path, info.num_classes) != 0)
+    /* Names come from --labels or the folders, not the engine. */
+    if (labels_load(&run.labels, args.flags.labels_path, NULL, info.num_classes) != 0)
         goto done;
-    run.labels.use_imagenet = 0; /* names come from --labels or the folders */
     run.folder = &folder;
     run.num_classes = info.num_classes;
     run.k = info.num_classes < MAX_TOP_K ? info.num_classes : MAX_TOP_K;

@@ -92,7 +92,7 @@ int cmd_preprocess(int argc, char **argv) {
     }
 
     cnx_preprocess params = cnx_default_preprocess();
-    if (weights && preprocess_from_weights(weights, &params) != 0)
+    if (weights && preprocess_from_weights(weights, overrides.use_test_size, &params) != 0)
         return EXIT_USAGE;
     if (preprocess_overrides_apply(&overrides, &params) != 0)
         return EXIT_USAGE;

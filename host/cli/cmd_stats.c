@@ -190,6 +190,7 @@ int cmd_stats(int argc, char **argv) {
         {"interpolation", required_argument, NULL, OPTION_INTERPOLATION},
         {"crop-mode", required_argument, NULL, OPTION_CROP_MODE},
         {"crop-offset", required_argument, NULL, OPTION_CROP_OFFSET},
+        {"test-size", no_argument, NULL, OPTION_TEST_SIZE},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -213,6 +214,7 @@ int cmd_stats(int argc, char **argv) {
         case OPTION_INTERPOLATION:
         case OPTION_CROP_MODE:
         case OPTION_CROP_OFFSET:
+        case OPTION_TEST_SIZE:
             if (preprocess_overrides_parse(&overrides, option, optarg) < 0)
                 return EXIT_USAGE;
             break;
@@ -234,7 +236,7 @@ int cmd_stats(int argc, char **argv) {
 
     /* Without weights or flags, nothing is applied: resize and crop 0. */
     cnx_preprocess choices = cnx_default_preprocess();
-    if (weights && preprocess_from_weights(weights, &choices) != 0)
+    if (weights && preprocess_from_weights(weights, overrides.use_test_size, &choices) != 0)
         return EXIT_USAGE;
     if (overrides.crop_pct > 0 && !weights && !overrides.have_crop) {
         fprintf(stderr, "cnx stats: --crop-pct needs a crop (--crop or -w)\n");

@@ -47,10 +47,10 @@ static int read_lines(labels *l, const char *path) {
     return status;
 }
 
-int labels_load(labels *l, const char *path, int num_classes) {
+int labels_load(labels *l, const char *path, const cnx_engine *engine, int num_classes) {
     memset(l, 0, sizeof *l);
     if (!path) {
-        l->use_imagenet = num_classes == 1000;
+        l->engine = engine;
         return 0;
     }
     if (read_lines(l, path) != 0) {
@@ -67,8 +67,8 @@ int labels_load(labels *l, const char *path, int num_classes) {
 }
 
 const char *labels_name(const labels *l, int class_index) {
-    if (l->use_imagenet)
-        return cnx_imagenet_label(class_index);
+    if (!l->names)
+        return cnx_engine_class_label(l->engine, class_index);
     return class_index >= 0 && class_index < l->count ? l->names[class_index] : NULL;
 }
 

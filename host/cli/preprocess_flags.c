@@ -115,6 +115,9 @@ int preprocess_overrides_parse(preprocess_overrides *o, int option, const char *
         }
         o->have_crop_offset = 1;
         return 1;
+    case OPTION_TEST_SIZE:
+        o->use_test_size = 1;
+        return 1;
     case OPTION_RESCALE_FACTOR: {
         char *end;
         errno = 0;
@@ -164,8 +167,24 @@ int preprocess_overrides_apply(const preprocess_overrides *o, cnx_preprocess *pa
     return 0;
 }
 
-int preprocess_from_weights(const char *path, cnx_preprocess *params) {
+void warn_untold_preprocess(const char *weights, const cnx_model_info *info,
+                            const preprocess_overrides *o) {
+    int any_flag = o->have_resize || o->have_crop || o->have_mean || o->have_std ||
+                   o->no_normalize || o->have_interpolation || o->have_crop_mode ||
+                   o->have_crop_offset || o->have_rescale_factor || o->crop_pct > 0;
+    if (info->has_preprocess_metadata || any_flag)
+        return;
+    fprintf(stderr,
+            "cnx: warning: %s does not say how its inputs were prepared (no preprocessing "
+            "metadata, no config.json or preprocessor_config.json); using torchvision's "
+            "Resize(%d, bilinear) -> CenterCrop(%d) -> ImageNet mean/std. Set the flags "
+            "(see --help) if the model was trained otherwise.\n",
+            weights, info->preprocess.resize, info->preprocess.crop);
+}
+
+int preprocess_from_weights(const char *path, int use_test_size, cnx_preprocess *params) {
     cnx_options options = cnx_default_options();
+    options.use_test_size = use_test_size;
     options.device = CNX_DEVICE_CPU; /* only the metadata is needed */
     options.max_batch = 1;
     cnx_engine *engine = NULL;

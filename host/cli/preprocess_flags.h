@@ -20,6 +20,7 @@ enum {
     OPTION_CROP_MODE,
     OPTION_CROP_OFFSET,
     OPTION_RESCALE_FACTOR,
+    OPTION_TEST_SIZE,
 };
 
 /* Entries for a getopt_long option table. */
@@ -33,11 +34,13 @@ enum {
     {"crop-pct", required_argument, NULL, OPTION_CROP_PCT},                    \
     {"crop-mode", required_argument, NULL, OPTION_CROP_MODE},                  \
     {"crop-offset", required_argument, NULL, OPTION_CROP_OFFSET},              \
-    {"rescale-factor", required_argument, NULL, OPTION_RESCALE_FACTOR}
+    {"rescale-factor", required_argument, NULL, OPTION_RESCALE_FACTOR},        \
+    {"test-size", no_argument, NULL, OPTION_TEST_SIZE}
 
 #define PREPROCESS_FLAGS_HELP                                                       \
-    "  Preprocessing (default: what the weights file carries, else torchvision's\n"     \
-    "  Resize(236, bilinear) -> CenterCrop(224) -> /255 -> ImageNet mean/std):\n"       \
+    "  Preprocessing (default: what the weights file carries, then its folder's\n"      \
+    "  config.json / preprocessor_config.json, else torchvision's Resize(236,\n"       \
+    "  bilinear) -> CenterCrop(224) -> /255 -> ImageNet mean/std):\n"                  \
     "  --resize N         side to resize to: the short side (crop mode center), both\n" \
     "                     sides (squash) or the long side (border)\n"                   \
     "  --crop-pct P       resize to floor(crop / P) instead, as timm and Hugging Face\n" \
@@ -50,12 +53,15 @@ enum {
     "                     in float32, as torchvision)\n"                                \
     "  --mean R,G,B       normalization mean\n"                                         \
     "  --std R,G,B        normalization std\n"                                          \
-    "  --no-normalize     only scale, no mean/std\n"
+    "  --no-normalize     only scale, no mean/std\n"                                   \
+    "  --test-size        timm checkpoints: the config's test_input_size and\n"        \
+    "                     test_crop_pct (timm's use_test_size=True)\n"
 
 typedef struct preprocess_overrides {
     int have_resize, have_crop, have_mean, have_std, no_normalize;
     int have_interpolation, have_crop_mode, have_crop_offset, have_rescale_factor;
     double crop_pct; /* 0: not given */
+    int use_test_size;
     cnx_preprocess values;
 } preprocess_overrides;
 
@@ -67,9 +73,16 @@ int preprocess_overrides_parse(preprocess_overrides *overrides, int option, cons
  * printing the error (a crop fraction that resizes past CNX_MAX_SIDE). */
 int preprocess_overrides_apply(const preprocess_overrides *overrides, cnx_preprocess *params);
 
-/* The preprocessing a weights file carries. Returns 0, or -1 after printing
+/* Says on stderr when neither the flags, nor the weights file, nor its
+ * folder's config files say how the model's inputs were prepared: then
+ * torchvision's defaults apply, which may not be how it was trained. */
+void warn_untold_preprocess(const char *weights, const cnx_model_info *info,
+                            const preprocess_overrides *overrides);
+
+/* The preprocessing a weights file or checkpoint folder carries (with
+ * timm's test size where use_test_size). Returns 0, or -1 after printing
  * the error. */
-int preprocess_from_weights(const char *path, cnx_preprocess *params);
+int preprocess_from_weights(const char *path, int use_test_size, cnx_preprocess *params);
 
 /* Parses "a,b,c" into three floats. Returns 0 or -1. */
 int parse_float3(const char *text, float out[3]);

@@ -12,6 +12,7 @@ void run_flags_init(run_flags *flags) {
 
 int run_flags_parse(run_flags *flags, int option, const char *value, const char *command) {
     int handled = preprocess_overrides_parse(&flags->overrides, option, value);
+    flags->options.use_test_size = flags->overrides.use_test_size; /* read at engine creation */
     if (handled)
         return handled;
     handled = engine_options_parse(&flags->options, option, value, command);

@@ -1,8 +1,9 @@
-/* CPU ConvNeXt forward. Activations stay NHWC so every pointwise layer is a
- * single sgemm over batch*height*width rows. At creation the LayerNorm
- * affines are folded into the Linear or conv that follows them, and layer
- * scale into the second Linear, so a block is: depthwise conv, normalize,
- * GEMM + bias + GELU, GEMM accumulated onto the residual. */
+/* CPU ConvNeXt (V1 and V2) forward. Activations stay NHWC so every pointwise
+ * layer is a single sgemm over batch*height*width rows. At creation the
+ * LayerNorm affines are folded into the Linear or conv that follows them, and
+ * layer scale (where the model has one) into the second Linear, so a block
+ * is: depthwise conv, normalize, GEMM + bias + GELU, [GRN,] GEMM accumulated
+ * onto the residual. */
 #include "cpu_backend.h"
 
 #include <cblas.h>
@@ -19,8 +20,10 @@ typedef struct {
     const float *dw_bias;
     float *fc1_weight; /* [4C, C], LayerNorm gain folded in */
     float *fc1_bias;   /* [4C], LayerNorm bias folded in */
-    float *fc2_weight; /* [C, 4C], layer scale folded in */
-    float *fc2_bias;   /* [C], layer scale folded in */
+    const float *grn_weight; /* [4C] (the weights' own arrays), NULL: no GRN (V1) */
+    const float *grn_bias;   /* [4C] */
+    float *fc2_weight; /* [C, 4C], layer scale (if any) folded in */
+    float *fc2_bias;   /* [C], layer scale (if any) folded in */
 } cpu_block;
 
 typedef struct {
@@ -37,12 +40,14 @@ struct cpu_backend {
     float *head_bias;
 
     int max_batch;
+    int has_grn;               /* some block has GRN (V2) */
     size_t planned_pixels;     /* input height * width the buffers fit */
     float *input_nhwc;         /* [n, H, W, 3] */
     float *patches;            /* im2col rows for the stem and downsampling */
     float *residual;           /* x: [n, h, w, C] */
     float *normalized;         /* depthwise conv output, normalized */
     float *hidden;             /* [n, h, w, 4C] */
+    float *grn_scale;          /* [n, 4 * widest C]: GRN's Nx (V2 only, else NULL) */
     float *pooled;             /* [n, C_last] */
 };
 
@@ -98,6 +103,8 @@ static cnx_status make_normalized_linear(float **weight_out, float **bias_out,
 static cnx_status make_block(cpu_block *block, const cnx_block_weights *w, int channels) {
     const int hidden = 4 * channels;
     block->dw_bias = w->dw_bias;
+    block->grn_weight = w->grn_weight;
+    block->grn_bias = w->grn_bias;
     block->dw_weight = malloc(sizeof(float) * 49 * channels);
     block->fc2_weight = malloc(sizeof(float) * channels * hidden);
     block->fc2_bias = malloc(sizeof(float) * channels);
@@ -106,10 +113,12 @@ static cnx_status make_block(cpu_block *block, const cnx_block_weights *w, int c
     for (int c = 0; c < channels; c++)
         for (int t = 0; t < 49; t++)
             block->dw_weight[(size_t)t * channels + c] = w->dw_weight[(size_t)c * 49 + t];
+    /* No layer scale (V2): a scale of 1, the weights as they are. */
     for (int o = 0; o < channels; o++) {
+        const float scale = w->layer_scale ? w->layer_scale[o] : 1.0f;
         for (int i = 0; i < hidden; i++)
-            block->fc2_weight[(size_t)o * hidden + i] = w->fc2_weight[(size_t)o * hidden + i] * w->layer_scale[o];
-        block->fc2_bias[o] = w->fc2_bias[o] * w->layer_scale[o];
+            block->fc2_weight[(size_t)o * hidden + i] = w->fc2_weight[(size_t)o * hidden + i] * scale;
+        block->fc2_bias[o] = w->fc2_bias[o] * scale;
     }
     return make_normalized_linear(&block->fc1_weight, &block->fc1_bias, w->fc1_weight,
                                   w->fc1_bias, hidden, channels, w->norm_weight, w->norm_bias);
@@ -134,8 +143,10 @@ static void free_activations(cpu_backend *b) {
     free(b->residual);
     free(b->normalized);
     free(b->hidden);
+    free(b->grn_scale);
     free(b->pooled);
     b->input_nhwc = b->patches = b->residual = b->normalized = b->hidden = b->pooled = NULL;
+    b->grn_scale = NULL;
     b->planned_pixels = 0; /* a failed grow must not leave a capacity behind */
 }
 
@@ -153,7 +164,13 @@ static cnx_status allocate_activations(cpu_backend *b, size_t pixels) {
     b->normalized = malloc(sizeof(float) * x_floats);
     b->hidden = malloc(sizeof(float) * n * stage_floats(w, pixels, 4));
     b->pooled = malloc(sizeof(float) * n * w->widths[w->num_stages - 1]);
-    if (!b->input_nhwc || !b->patches || !b->residual || !b->normalized || !b->hidden || !b->pooled) {
+    int widest = 0;
+    for (int s = 0; s < w->num_stages; s++)
+        widest = w->widths[s] > widest ? w->widths[s] : widest;
+    if (b->has_grn)
+        b->grn_scale = malloc(sizeof(float) * n * 4 * (size_t)widest);
+    if (!b->input_nhwc || !b->patches || !b->residual || !b->normalized || !b->hidden ||
+        !b->pooled || (b->has_grn && !b->grn_scale)) {
         free_activations(b);
         return cnx_fail(CNX_ERROR_OUT_OF_MEMORY,
                         "out of memory for CPU activations (batch %d, %zu pixels per image)",
@@ -193,13 +210,36 @@ int cpu_backend_thread_count(int requested) {
     return requested > 0 ? requested : omp_get_max_threads();
 }
 
+/* What the folding and the forward rely on beyond the loader's shapes; sets
+ * *has_grn when some block has GRN. */
+static cnx_status check_weights(const cnx_convnext_weights *w, int *has_grn) {
+    *has_grn = 0;
+    if (!(w->head_norm_eps >= 0.0f) || isinf(w->head_norm_eps))
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "head LayerNorm epsilon %g: expected a finite "
+                        "value >= 0", (double)w->head_norm_eps);
+    for (int s = 0; s < w->num_stages; s++) {
+        for (int j = 0; j < w->depths[s]; j++) {
+            const cnx_block_weights *k = &w->blocks[s][j];
+            if (!k->grn_weight != !k->grn_bias)
+                return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "block %d.%d has a GRN %s but no %s", s,
+                                j, k->grn_weight ? "weight" : "bias",
+                                k->grn_weight ? "bias" : "weight");
+            *has_grn = *has_grn || k->grn_weight != NULL;
+        }
+    }
+    return CNX_OK;
+}
+
 cnx_status cpu_backend_create(const cnx_convnext_weights *w, int max_batch,
                               int input_size, int num_threads, cpu_backend **out) {
     *out = NULL;
+    int has_grn;
+    CNX_TRY(check_weights(w, &has_grn));
     cpu_backend *b = calloc(1, sizeof *b);
     if (!b)
         return cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "out of memory");
     b->weights = w;
+    b->has_grn = has_grn;
     b->max_batch = max_batch;
     if (num_threads > 0) {
         /* Both pools are process-wide: OpenBLAS for GEMMs, OpenMP for the rest. */
@@ -240,9 +280,11 @@ static void run_block(cpu_backend *b, const cpu_block *block, int n, int h, int 
     const size_t rows = (size_t)n * h * w;
     const int hidden = 4 * channels;
     cpu_depthwise_conv7(b->normalized, b->residual, block->dw_weight, block->dw_bias, n, h, w, channels);
-    cpu_layernorm(b->normalized, rows, channels, NULL, NULL);
+    cpu_layernorm(b->normalized, rows, channels, NULL, NULL, CNX_LAYERNORM_EPS);
     gemm_abt(b->hidden, b->normalized, block->fc1_weight, rows, hidden, channels, 0.0f);
     cpu_bias_gelu(b->hidden, rows, hidden, block->fc1_bias);
+    if (block->grn_weight)
+        cpu_grn(b->hidden, b->grn_scale, n, (size_t)h * w, hidden, block->grn_weight, block->grn_bias);
     cpu_add_bias(b->residual, rows, channels, block->fc2_bias);
     gemm_abt(b->residual, b->hidden, block->fc2_weight, rows, channels, hidden, 1.0f);
 }
@@ -268,10 +310,11 @@ cnx_status cpu_backend_forward(cpu_backend *b, const float *input, int n, int he
     cpu_nchw_to_nhwc(b->input_nhwc, input, n, 3, height, width);
     run_patch_conv(b, &b->stem, b->input_nhwc, n, height, width, 3, w->widths[0], 4);
     int h = height / 4, wd = width / 4;
-    cpu_layernorm(b->residual, (size_t)n * h * wd, w->widths[0], w->stem_norm_weight, w->stem_norm_bias);
+    cpu_layernorm(b->residual, (size_t)n * h * wd, w->widths[0], w->stem_norm_weight, w->stem_norm_bias,
+                  CNX_LAYERNORM_EPS);
     for (int s = 0; s < w->num_stages; s++) {
         if (s > 0) {
-            cpu_layernorm(b->residual, (size_t)n * h * wd, w->widths[s - 1], NULL, NULL);
+            cpu_layernorm(b->residual, (size_t)n * h * wd, w->widths[s - 1], NULL, NULL, CNX_LAYERNORM_EPS);
             run_patch_conv(b, &b->downsample[s], b->residual, n, h, wd, w->widths[s - 1], w->widths[s], 2);
             h /= 2;
             wd /= 2;
@@ -281,7 +324,7 @@ cnx_status cpu_backend_forward(cpu_backend *b, const float *input, int n, int he
     }
     const int last = w->widths[w->num_stages - 1];
     cpu_global_average_pool(b->pooled, b->residual, n, h * wd, last);
-    cpu_layernorm(b->pooled, (size_t)n, last, NULL, NULL);
+    cpu_layernorm(b->pooled, (size_t)n, last, NULL, NULL, w->head_norm_eps);
     gemm_abt(logits, b->pooled, b->head_weight, (size_t)n, w->num_classes, last, 0.0f);
     cpu_add_bias(logits, (size_t)n, w->num_classes, b->head_bias);
     return CNX_OK;

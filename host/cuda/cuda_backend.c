@@ -4,9 +4,11 @@
  *
  *   stem:        stem_patches -> GEMM(+bias) -> LayerNorm(affine), fp32 residual
  *   downsample:  LayerNorm+2x2 gather -> GEMM(+bias, LN folded) -> residual
- *   block:       dwconv7+LayerNorm -> fc1 GEMM -> bias+GELU ->
- *                fc2 GEMM (+bias, layer scale folded) accumulated onto the residual
- *   head:        avgpool+LayerNorm -> GEMM(+bias, LN folded) -> logits [-> softmax/top-k]
+ *   block:       dwconv7+LayerNorm -> fc1 GEMM -> bias+GELU -> [GRN (V2) ->]
+ *                fc2 GEMM (+bias, layer scale folded where there is one)
+ *                accumulated onto the residual
+ *   head:        avgpool+LayerNorm (the model's head epsilon) -> GEMM(+bias,
+ *                LN folded) -> logits [-> softmax/top-k]
  *
  * GEMM layout. A row-major activation X[rows, K] is, to cuBLASLt's
  * column-major view, a K x rows matrix with ld K; a row-major weight
@@ -39,6 +41,7 @@
 #include "bias_gelu.cuh"
 #include "dwconv_layernorm.cuh"
 #include "error.h"
+#include "grn.cuh"
 #include "layernorm.cuh"
 #include "preprocess.cuh"
 #include "softmax_topk.cuh"
@@ -108,7 +111,9 @@ typedef struct {
     const float *dw_bias;   /* [C] */
     const float *fc1_bias;  /* [4C], LayerNorm bias folded in */
     gemm_weights fc1;       /* [4C, C], LayerNorm gain folded in */
-    gemm_weights fc2;       /* [C, 4C] + bias, layer scale folded in */
+    const float *grn_weight; /* [4C] fp32, NULL: no GRN (V1) */
+    const float *grn_bias;   /* [4C] */
+    gemm_weights fc2;       /* [C, 4C] + bias, layer scale (if any) folded in */
 } cuda_block;
 
 /* The batch-dependent half of one GEMM. */
@@ -131,6 +136,7 @@ typedef struct {
 /* Element counts of the activation buffers for n images. */
 typedef struct {
     size_t input, patches, residual, hidden, pooled, logits;
+    size_t grn; /* fp32 scratch of the GRN kernels; 0 without GRN */
 } act_counts;
 
 struct cuda_backend {
@@ -144,6 +150,8 @@ struct cuda_backend {
 
     int num_stages, depths[CNX_MAX_STAGES], widths[CNX_MAX_STAGES], classes;
     int max_batch, input_size;
+    int has_grn;         /* some block has GRN */
+    float head_norm_eps; /* the head LayerNorm's */
 
     cudaStream_t stream;     /* where work goes */
     cudaStream_t own_stream; /* ours, or NULL */
@@ -167,6 +175,7 @@ struct cuda_backend {
     void *hidden;        /* [n, h, w, 4C] */
     void *pooled;        /* [n, C_last] */
     float *logits;       /* [n, classes] */
+    float *grn_scratch;  /* GRN partial sums and Nx (V2), else NULL */
     float *probs;        /* [n, classes] */
     cnx_prediction *top; /* [n, classes] at most */
     void *workspace;
@@ -342,15 +351,24 @@ static void layout_weights(cuda_backend *b, const cnx_convnext_weights *w, arena
                                 bw->norm_weight, bw->norm_bias);
             stage_gemm(ab, &blk->fc1, hidden, c, tmp, NULL);
             blk->fc1_bias = stage_floats(ab, tmp_bias, (size_t)hidden);
-
-            if (fill) {
-                for (int o = 0; o < c; o++) {
-                    for (int i = 0; i < hidden; i++)
-                        tmp[(size_t)o * hidden + i] = bw->fc2_weight[(size_t)o * hidden + i] * bw->layer_scale[o];
-                    tmp_bias[o] = bw->fc2_bias[o] * bw->layer_scale[o];
-                }
+            if (bw->grn_weight) {
+                blk->grn_weight = stage_floats(ab, bw->grn_weight, (size_t)hidden);
+                blk->grn_bias = stage_floats(ab, bw->grn_bias, (size_t)hidden);
             }
-            stage_gemm(ab, &blk->fc2, c, hidden, tmp, fill ? tmp_bias : bw->fc2_bias);
+
+            if (!bw->layer_scale) { /* V2: nothing to fold */
+                stage_gemm(ab, &blk->fc2, c, hidden, bw->fc2_weight, bw->fc2_bias);
+            } else {
+                if (fill) {
+                    for (int o = 0; o < c; o++) {
+                        for (int i = 0; i < hidden; i++)
+                            tmp[(size_t)o * hidden + i] =
+                                bw->fc2_weight[(size_t)o * hidden + i] * bw->layer_scale[o];
+                        tmp_bias[o] = bw->fc2_bias[o] * bw->layer_scale[o];
+                    }
+                }
+                stage_gemm(ab, &blk->fc2, c, hidden, tmp, fill ? tmp_bias : bw->fc2_bias);
+            }
         }
     }
     const int last = w->widths[w->num_stages - 1];
@@ -467,6 +485,10 @@ static act_counts activation_counts(const cuda_backend *b, size_t n, int height,
             c.residual = x;
         if (4 * x > c.hidden)
             c.hidden = 4 * x;
+        const size_t grn =
+            b->has_grn ? cnx_grn_scratch_floats((int)n, (int)(h * w), 4 * b->widths[s]) : 0;
+        if (grn > c.grn)
+            c.grn = grn;
     }
     c.pooled = n * (size_t)b->widths[b->num_stages - 1];
     c.logits = n * (size_t)b->classes;
@@ -476,13 +498,13 @@ static act_counts activation_counts(const cuda_backend *b, size_t n, int height,
 static cnx_status allocate_activations(cuda_backend *b) {
     const act_counts c = activation_counts(b, (size_t)b->max_batch, b->input_size, b->input_size);
     const size_t a = b->act_size;
-    size_t offsets[10], total = 0;
-    const size_t sizes[10] = {
+    size_t offsets[11], total = 0;
+    const size_t sizes[11] = {
         c.input * sizeof(float), c.patches * a, c.residual * sizeof(float), c.residual * a,
         c.hidden * a, c.pooled * a, c.logits * sizeof(float), c.logits * sizeof(float),
-        c.logits * sizeof(cnx_prediction), WORKSPACE_BYTES,
+        c.logits * sizeof(cnx_prediction), WORKSPACE_BYTES, c.grn * sizeof(float),
     };
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < 11; i++) {
         offsets[i] = align_up(total);
         total = offsets[i] + sizes[i];
     }
@@ -508,6 +530,7 @@ static cnx_status allocate_activations(cuda_backend *b) {
     b->probs = (float *)(base + offsets[7]);
     b->top = (cnx_prediction *)(base + offsets[8]);
     b->workspace = base + offsets[9];
+    b->grn_scratch = c.grn ? (float *)(base + offsets[10]) : NULL;
     b->capacity = c;
     return CNX_OK;
 }
@@ -516,11 +539,13 @@ int cuda_backend_capacity(const cuda_backend *b, int height, int width) {
     if (height < 4 || width < 4)
         return 0;
     const act_counts one = activation_counts(b, 1, height, width);
-    const size_t need[6] = {one.input, one.patches, one.residual, one.hidden, one.pooled, one.logits};
-    const size_t have[6] = {b->capacity.input, b->capacity.patches, b->capacity.residual,
-                            b->capacity.hidden, b->capacity.pooled, b->capacity.logits};
+    const size_t need[7] = {one.input, one.patches, one.residual, one.hidden, one.pooled,
+                            one.logits, one.grn};
+    const size_t have[7] = {b->capacity.input, b->capacity.patches, b->capacity.residual,
+                            b->capacity.hidden, b->capacity.pooled, b->capacity.logits,
+                            b->capacity.grn};
     size_t fit = (size_t)b->max_batch;
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 7; i++)
         if (need[i] && have[i] / need[i] < fit)
             fit = have[i] / need[i];
     return (int)fit;
@@ -741,6 +766,20 @@ cnx_status cuda_backend_create(const cnx_convnext_weights *w, cnx_precision prec
     if (max_batch < 1 || input_size < (4 << (w->num_stages - 1)))
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "CUDA backend: batch %d or input size %d too small",
                         max_batch, input_size);
+    if (!(w->head_norm_eps >= 0.0f) || isinf(w->head_norm_eps))
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "head LayerNorm epsilon %g: expected a finite "
+                        "value >= 0", (double)w->head_norm_eps);
+    int has_grn = 0;
+    for (int s = 0; s < w->num_stages; s++) {
+        for (int j = 0; j < w->depths[s]; j++) {
+            const cnx_block_weights *bw = &w->blocks[s][j];
+            if (!bw->grn_weight != !bw->grn_bias)
+                return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "block %d.%d has a GRN %s but no %s", s,
+                                j, bw->grn_weight ? "weight" : "bias",
+                                bw->grn_weight ? "bias" : "weight");
+            has_grn = has_grn || bw->grn_weight != NULL;
+        }
+    }
     cuda_backend *b = calloc(1, sizeof *b);
     if (!b)
         return cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "out of memory");
@@ -775,6 +814,8 @@ cnx_status cuda_backend_create(const cnx_convnext_weights *w, cnx_precision prec
     memcpy(b->depths, w->depths, sizeof b->depths);
     memcpy(b->widths, w->widths, sizeof b->widths);
     b->classes = w->num_classes;
+    b->has_grn = has_grn;
+    b->head_norm_eps = w->head_norm_eps;
     b->max_batch = max_batch;
     b->input_size = input_size;
 
@@ -851,11 +892,15 @@ static cnx_status enqueue_body(cuda_backend *b, const forward_plan *p) {
                                                blk->dw_bias, n, h, w, c, b->act, stream));
             CNX_TRY(run_gemm(b, &p->fc1[s], &blk->fc1, b->normalized, b->hidden, 0.0f, rows));
             CUDA_TRY(bias_gelu_forward(b->hidden, blk->fc1_bias, rows, 4 * c, b->act, stream));
+            if (blk->grn_weight)
+                CUDA_TRY(cnx_grn_forward(b->hidden, b->grn_scratch, blk->grn_weight, blk->grn_bias,
+                                         n, h * w, 4 * c, b->act, stream));
             CNX_TRY(run_gemm(b, &p->fc2[s], &blk->fc2, b->hidden, b->residual, 1.0f, rows));
         }
     }
     CUDA_TRY(avgpool_layernorm_forward(b->pooled, b->residual, n, h * w,
-                                       b->widths[b->num_stages - 1], b->act, stream));
+                                       b->widths[b->num_stages - 1], b->head_norm_eps, b->act,
+                                       stream));
     CNX_TRY(run_gemm(b, &p->head, &b->head, b->pooled, b->logits, 0.0f, (size_t)n));
     return CNX_OK;
 }

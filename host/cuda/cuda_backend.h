@@ -1,17 +1,19 @@
 /* The CUDA backend: the same ConvNeXt forward as cpu_backend, on one GPU.
  *
  * At creation the weights are folded as the CPU backend folds them (LayerNorm
- * affines into the following Linear or conv, layer scale into fc2), converted
- * to the GEMM type and uploaded into one device arena; one activation arena
- * is allocated for max_batch images of input_size^2; cuBLASLt descriptors
+ * affines into the following Linear or conv, layer scale, where the model has
+ * one, into fc2), converted to the GEMM type and uploaded into one device
+ * arena (GRN's gains and biases, ConvNeXt V2, stay fp32); one activation
+ * arena is allocated for max_batch images of input_size^2 (with GRN's
+ * scratch for V2); cuBLASLt descriptors
  * and algorithms are chosen for that shape. Other batch sizes and input
  * sizes get their own plan (layouts, algorithms, CUDA graph) the first time
  * they run, cached (8 plans, least recently used replaced).
  *
  * Precisions: fp32 (CUBLAS_COMPUTE_32F, no TF32), tf32 (COMPUTE_32F_FAST_TF32),
  * fp16 and bf16 (GEMM operands in that type, fp32 accumulation). In every
- * precision the residual stream, LayerNorm statistics, GELU, softmax and all
- * sums are fp32.
+ * precision the residual stream, LayerNorm and GRN statistics, GELU, GRN,
+ * softmax and all sums are fp32.
  *
  * Graphs: a plan runs eagerly the first time on a stream (which also loads
  * every kernel), is captured into a CUDA graph the second time, and replays

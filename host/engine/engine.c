@@ -181,7 +181,7 @@ cnx_status cnx_engine_create(const char *weights_path, const cnx_options *option
     if (status != CNX_OK)
         return status;
     cnx_convnext_weights weights;
-    status = cnx_convnext_weights_load(weights_path, &weights);
+    status = cnx_convnext_weights_open(weights_path, options->use_test_size, &weights);
     if (status != CNX_OK)
         return status;
     return create_from_weights(&weights, weights_path, options, out);
@@ -216,11 +216,22 @@ cnx_status cnx_engine_info(const cnx_engine *engine, cnx_model_info *info) {
     snprintf(info->weights_dtype, sizeof info->weights_dtype, "%s", w->weights_dtype);
     snprintf(info->naming, sizeof info->naming, "%s", w->naming);
     snprintf(info->source, sizeof info->source, "%s", w->source);
+    info->has_grn = w->has_grn;
+    info->has_class_names = w->labels != NULL;
     info->has_preprocess_metadata = w->has_preprocess_metadata;
     info->preprocess = w->preprocess;
+    info->preprocess_sources = w->preprocess_sources;
     info->device = engine->device;
     snprintf(info->device_name, sizeof info->device_name, "%s", engine->device_name);
     return CNX_OK;
+}
+
+const char *cnx_engine_class_label(const cnx_engine *engine, int class_index) {
+    if (!engine || class_index < 0 || class_index >= engine->weights.num_classes)
+        return NULL;
+    if (engine->weights.labels)
+        return engine->weights.labels[class_index];
+    return engine->weights.num_classes == 1000 ? cnx_imagenet_label(class_index) : NULL;
 }
 
 static cnx_status check_shape(const cnx_engine *engine, const float *input, int n, int height,

@@ -3,7 +3,9 @@
  * random models whose widths exercise every kernel variant: 8..64 (under a
  * warp), 40..320 (not multiples of 32, odd feature-map sides), and
  * 96, 192, 400, 800 with 1000 classes (each pixel-per-warp choice of the
- * depthwise kernel, a softmax wider than a block). No GPU needed.
+ * depthwise kernel, a softmax wider than a block). ConvNeXt V2 (GRN after
+ * the GELU, no layer scale) on the small and the atto shapes, the latter
+ * with Hugging Face's head LayerNorm epsilon 1e-12. No GPU needed.
  *
  *   emulate_forward [WORK_DIR]
  *
@@ -11,7 +13,11 @@
  * emulated GEMM rounds its inputs as the real types do), bitwise equal
  * results from the eager run, the graph capture and its replays, the
  * device-pointer path on a caller's stream, top-k against cnx_top_k, and
- * inputs larger than planned. */
+ * inputs larger than planned. Then, in fp32, that both backends take the
+ * head epsilon from the weights (a large one moves the logits, and alike);
+ * and fp16 on layer scales spread log-uniformly over 1e-6..1 across the
+ * channels (folded into fc2's fp16 weights, so the smallest are subnormal or
+ * zero there), whose error is printed and held to the fp16 budget. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
@@ -50,6 +56,58 @@ static double relative_error(const float *got, const float *want, size_t count) 
     return scale > 0 ? worst / scale : worst;
 }
 
+/* Arrays the test hangs on loaded weights in place of the file's. */
+typedef struct {
+    float *values;
+} extra_arrays;
+
+/* ConvNeXt V2 from loaded V1 weights: random GRN gains (+-0.5) and biases
+ * (+-0.2) in every block, no layer scale. */
+static extra_arrays make_v2(cnx_convnext_weights *w, uint64_t seed) {
+    size_t total = 0;
+    for (int s = 0; s < w->num_stages; s++)
+        total += (size_t)w->depths[s] * 8 * w->widths[s];
+    extra_arrays extra = {malloc(total * sizeof(float))};
+    float *next = extra.values;
+    random_seed(seed);
+    for (int s = 0; s < w->num_stages; s++) {
+        const int hidden = 4 * w->widths[s];
+        for (int j = 0; j < w->depths[s]; j++) {
+            cnx_block_weights *b = &w->blocks[s][j];
+            for (int i = 0; i < hidden; i++)
+                next[i] = 0.5f * random_uniform();
+            b->grn_weight = next;
+            next += hidden;
+            for (int i = 0; i < hidden; i++)
+                next[i] = 0.2f * random_uniform();
+            b->grn_bias = next;
+            next += hidden;
+            b->layer_scale = NULL;
+        }
+    }
+    w->has_grn = 1;
+    w->has_layer_scale = 0;
+    return extra;
+}
+
+/* Layer scales 10^u with u uniform in [-6, 0], per channel. */
+static extra_arrays make_log_uniform_layer_scale(cnx_convnext_weights *w, uint64_t seed) {
+    size_t total = 0;
+    for (int s = 0; s < w->num_stages; s++)
+        total += (size_t)w->depths[s] * w->widths[s];
+    extra_arrays extra = {malloc(total * sizeof(float))};
+    float *next = extra.values;
+    random_seed(seed);
+    for (int s = 0; s < w->num_stages; s++)
+        for (int j = 0; j < w->depths[s]; j++) {
+            for (int c = 0; c < w->widths[s]; c++)
+                next[c] = powf(10.0f, -3.0f + 3.0f * random_uniform());
+            w->blocks[s][j].layer_scale = next;
+            next += w->widths[s];
+        }
+    return extra;
+}
+
 static float *random_floats(size_t count, uint64_t seed) {
     float *x = malloc(count * sizeof(float));
     random_seed(seed);
@@ -58,16 +116,49 @@ static float *random_floats(size_t count, uint64_t seed) {
     return x;
 }
 
-static void check_model(const char *name, const convnext_spec *spec, int n, int height,
-                        int width, const char *dir) {
+/* A random model of spec, through a file and the loader; 0 on failure. */
+static int load_model(const char *name, const convnext_spec *spec, const char *dir,
+                      cnx_convnext_weights *w) {
     char path[4200];
     snprintf(path, sizeof path, "%s/emulate_%s.safetensors", dir, name);
     CHECK(write_random_model(spec, 11, path) == 0, "%s: write", name);
-    cnx_convnext_weights w;
-    if (cnx_convnext_weights_load(path, &w) != CNX_OK) {
-        CHECK(0, "%s: load: %s", name, cnx_last_error());
-        return;
-    }
+    const cnx_status status = cnx_convnext_weights_load(path, w);
+    CHECK(status == CNX_OK, "%s: load: %s", name, cnx_last_error());
+    unlink(path);
+    return status == CNX_OK;
+}
+
+/* One forward of each backend: the CUDA logits' error against the CPU's,
+ * and (when cpu_out is not NULL) the CPU logits. */
+static double one_forward(const char *label, const cnx_convnext_weights *w, cnx_precision precision,
+                          int n, int height, int width, float *cpu_out) {
+    const size_t out = (size_t)n * w->num_classes;
+    const int size = height > width ? height : width;
+    float *input = random_floats((size_t)n * 3 * height * width, 5);
+    float *ref = malloc(out * sizeof(float)), *got = malloc(out * sizeof(float));
+    cpu_backend *cpu = NULL;
+    cuda_backend *gpu = NULL;
+    double error = INFINITY;
+    if (cpu_backend_create(w, n, size, 0, &cpu) == CNX_OK &&
+        cpu_backend_forward(cpu, input, n, height, width, ref) == CNX_OK &&
+        cuda_backend_create(w, precision, n, size, 0, NULL, &gpu) == CNX_OK &&
+        cuda_backend_forward(gpu, input, 0, n, height, width, got, 0) == CNX_OK)
+        error = relative_error(got, ref, out);
+    else
+        CHECK(0, "%s: %s", label, cnx_last_error());
+    if (cpu_out)
+        memcpy(cpu_out, ref, out * sizeof(float));
+    cuda_backend_destroy(gpu);
+    cpu_backend_destroy(cpu);
+    free(input);
+    free(ref);
+    free(got);
+    return error;
+}
+
+static void check_weights(const char *name, const cnx_convnext_weights *weights, int n, int height,
+                          int width) {
+    const cnx_convnext_weights w = *weights;
     const int classes = w.num_classes, size = height > width ? height : width;
     const size_t out = (size_t)n * classes;
     float *input = random_floats((size_t)n * 3 * height * width, 5);
@@ -166,12 +257,81 @@ static void check_model(const char *name, const convnext_spec *spec, int n, int 
         cuda_backend_destroy(gpu);
     }
     cpu_backend_destroy(cpu);
-    cnx_convnext_weights_free(&w);
     free(input);
     free(ref);
     free(got);
     free(again);
-    unlink(path);
+}
+
+static void check_model(const char *name, const convnext_spec *spec, int n, int height,
+                        int width, const char *dir) {
+    cnx_convnext_weights w;
+    if (!load_model(name, spec, dir, &w))
+        return;
+    check_weights(name, &w, n, height, width);
+    cnx_convnext_weights_free(&w);
+}
+
+/* ConvNeXt V2 on spec's shape, with the given head epsilon. */
+static void check_v2_model(const char *name, const convnext_spec *spec, float head_eps, int n,
+                           int height, int width, const char *dir) {
+    cnx_convnext_weights w;
+    if (!load_model(name, spec, dir, &w))
+        return;
+    extra_arrays grn = make_v2(&w, 21);
+    w.head_norm_eps = head_eps;
+    check_weights(name, &w, n, height, width);
+    cnx_convnext_weights_free(&w);
+    free(grn.values);
+}
+
+/* Both backends use the weights' head epsilon: 1.0 (against the pooled
+ * features' variance of about 1) moves the CPU logits well past the fp32
+ * budget, and the CUDA logits follow. */
+static void check_head_eps(const convnext_spec *spec, int n, int height, int width,
+                           const char *dir) {
+    cnx_convnext_weights w;
+    if (!load_model("head_eps", spec, dir, &w))
+        return;
+    const size_t out = (size_t)n * w.num_classes;
+    float *usual = malloc(out * sizeof(float)), *large = malloc(out * sizeof(float));
+    w.head_norm_eps = 1e-6f;
+    const double usual_error = one_forward("head_eps/1e-6", &w, CNX_PRECISION_FP32, n, height, width, usual);
+    w.head_norm_eps = 1.0f;
+    const double large_error = one_forward("head_eps/1", &w, CNX_PRECISION_FP32, n, height, width, large);
+    const double moved = relative_error(large, usual, out);
+    printf("head eps 1 vs 1e-6: CPU logits moved %.3e; fp32 max|err|/max|cpu| %.3e and %.3e\n",
+           moved, usual_error, large_error);
+    CHECK(moved > 1e-2, "head eps: the CPU logits moved only %.3e", moved);
+    CHECK(usual_error <= budgets[0] && large_error <= budgets[0],
+          "head eps: fp32 errors %.3e (1e-6), %.3e (1)", usual_error, large_error);
+    free(usual);
+    free(large);
+    cnx_convnext_weights_free(&w);
+}
+
+/* fp16 (and bf16) with layer scales over 1e-6..1: the error of folding them
+ * into fc2's 16-bit weights, reported and held to the budgets. */
+static void check_log_uniform_layer_scale(const convnext_spec *spec, int n, int height, int width,
+                                          const char *dir) {
+    cnx_convnext_weights w;
+    if (!load_model("layer_scale", spec, dir, &w))
+        return;
+    w.head_norm_eps = 1e-6f;
+    /* The same model with its layer scales in [0.3, 1], for comparison. */
+    const double baseline = one_forward("fp16", &w, CNX_PRECISION_FP16, n, height, width, NULL);
+    printf("layer scale 0.3..1   fp16  max|err|/max|cpu| %.3e (budget %.0e)\n", baseline, budgets[2]);
+    CHECK(baseline <= budgets[2], "layer scale 0.3..1, fp16: error %.3e", baseline);
+    extra_arrays scales = make_log_uniform_layer_scale(&w, 31);
+    for (int p = CNX_PRECISION_FP16; p <= CNX_PRECISION_BF16; p++) {
+        const double error = one_forward(names[p], &w, (cnx_precision)p, n, height, width, NULL);
+        printf("layer scale 1e-6..1  %-5s max|err|/max|cpu| %.3e (budget %.0e)\n", names[p], error,
+               budgets[p]);
+        CHECK(error <= budgets[p], "log-uniform layer scale, %s: error %.3e over %.0e", names[p],
+              error, budgets[p]);
+    }
+    free(scales.values);
+    cnx_convnext_weights_free(&w);
 }
 
 int main(int argc, char **argv) {
@@ -190,6 +350,12 @@ int main(int argc, char **argv) {
     check_model("small", &small, 4, 64, 64, dir);
     check_model("atto", &atto, 2, 96, 80, dir);
     check_model("wide", &wide, 2, 64, 64, dir);
+    check_v2_model("small_v2", &small, 1e-6f, 4, 64, 64, dir);
+    check_v2_model("atto_v2_hf", &atto, 1e-12f, 2, 96, 80, dir);
+    check_head_eps(&small, 4, 64, 64, dir);
+    const int deep_d[4] = {2, 2, 4, 2};
+    const convnext_spec deep = random_spec(CNX_NAMING_TIMM, deep_d, atto_w, 37);
+    check_log_uniform_layer_scale(&deep, 2, 64, 64, dir);
     if (argc <= 1)
         rmdir(dir);
     emu_report();

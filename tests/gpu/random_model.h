@@ -1,9 +1,11 @@
 /* Seeded random ConvNeXt weights for the GPU tests and the benchmark, built
  * in-process with the test safetensors writer. Every parameter is random,
- * layer scale and LayerNorm affines included, at scales that keep the
- * activations of a deep model in a sane range (weights with variance
- * 1/fan_in, LayerNorm gains in [0.5, 1.5], layer scale in [0.3, 1]):
- * torchvision's 1e-6 layer scale would hide every block from the test. */
+ * layer scale, GRN (V2) and LayerNorm affines included, at scales that keep
+ * the activations of a deep model in a sane range (weights with variance
+ * 1/fan_in, LayerNorm gains in [0.5, 1.5], layer scale in [0.3, 1], GRN
+ * gains in +-0.5, as weights/random_weights.c): torchvision's 1e-6 layer
+ * scale, or timm's zero GRN gains, would hide every block (or its GRN) from
+ * the test. */
 #ifndef CNX_TESTS_GPU_RANDOM_MODEL_H
 #define CNX_TESTS_GPU_RANDOM_MODEL_H
 
@@ -51,6 +53,9 @@ static inline void randomize_model(writer_model *m, uint64_t seed) {
                 break;
             case CNX_ROLE_BLOCK_LAYER_SCALE:
                 v = 0.65f + 0.35f * u;
+                break;
+            case CNX_ROLE_BLOCK_GRN_WEIGHT:
+                v = 0.5f * u;
                 break;
             default: /* biases, LayerNorm biases */
                 v = 0.2f * u;

@@ -1,7 +1,9 @@
 /* The CUDA forward against the CPU backend (the oracle), on seeded random
  * models built in-process: a small one, one with timm-atto widths (channel
  * counts that are not multiples of 32) on a non-square input with odd
- * feature-map sides, and the real convnext_tiny shape.
+ * feature-map sides, the real convnext_tiny shape, and ConvNeXt V2
+ * (convnextv2_atto from cnx_engine_create_random: GRN, no layer scale) on
+ * the same non-square input.
  *
  *   test_gpu_forward [--quick] [WORK_DIR]
  *
@@ -45,9 +47,10 @@ static int fake_gpu;
 
 typedef struct {
     const char *name;
-    convnext_spec spec;
+    convnext_spec spec; /* the file's; only num_classes with random_arch */
     int height, width;
     int max_batch;
+    const char *random_arch; /* not NULL: cnx_engine_create_random(random_arch, 1234) */
 } config;
 
 typedef struct {
@@ -126,6 +129,20 @@ static cnx_status make_engine(const char *path, cnx_device device, cnx_precision
     o.max_batch = max_batch;
     o.input_size = input_size;
     return cnx_engine_create(path, &o, engine);
+}
+
+/* A config's engine: from its file at path, or its random architecture. */
+static cnx_status make_config_engine(const config *c, const char *path, cnx_device device,
+                                     cnx_precision precision, int max_batch, int input_size,
+                                     cnx_engine **engine) {
+    if (!c->random_arch)
+        return make_engine(path, device, precision, max_batch, input_size, engine);
+    cnx_options o = cnx_default_options();
+    o.device = device;
+    o.precision = precision;
+    o.max_batch = max_batch;
+    o.input_size = input_size;
+    return cnx_engine_create_random(c->random_arch, 1234, &o, engine);
 }
 
 /* The tanh approximation cuBLASLt's GELU epilogue computes, against erf. */
@@ -221,8 +238,8 @@ static void check_precision(const config *c, const char *path, cnx_precision pre
     snprintf(label, sizeof label, "%s/%s", c->name, precision_names[precision]);
 
     cnx_engine *engine = NULL;
-    cnx_status status = make_engine(path, fake_gpu ? CNX_DEVICE_CPU : CNX_DEVICE_CUDA, precision,
-                                    max, input_size, &engine);
+    cnx_status status = make_config_engine(c, path, fake_gpu ? CNX_DEVICE_CPU : CNX_DEVICE_CUDA,
+                                           precision, max, input_size, &engine);
     CHECK(status == CNX_OK, "%s: create: %s", label, cnx_last_error());
     if (status != CNX_OK)
         return;
@@ -322,14 +339,16 @@ static void check_precision(const config *c, const char *path, cnx_precision pre
 static void check_config(const config *c, const char *dir, int quick) {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s.safetensors", dir, c->name);
-    CHECK(write_random_model(&c->spec, 1234, path) == 0, "%s: write %s", c->name, path);
+    if (!c->random_arch)
+        CHECK(write_random_model(&c->spec, 1234, path) == 0, "%s: write %s", c->name, path);
     const int classes = c->spec.num_classes, n = c->max_batch + 2;
     const int input_size = c->height > c->width ? c->height : c->width;
     float *input = random_input(n, c->height, c->width, 99);
     float *ref = malloc((size_t)n * classes * sizeof(float));
 
     cnx_engine *cpu = NULL;
-    cnx_status status = make_engine(path, CNX_DEVICE_CPU, CNX_PRECISION_FP32, n, input_size, &cpu);
+    cnx_status status = make_config_engine(c, path, CNX_DEVICE_CPU, CNX_PRECISION_FP32, n,
+                                           input_size, &cpu);
     CHECK(status == CNX_OK, "%s: CPU engine: %s", c->name, cnx_last_error());
     if (status == CNX_OK) {
         status = cnx_engine_forward(cpu, input, n, c->height, c->width, ref);
@@ -457,12 +476,15 @@ int main(int argc, char **argv) {
     const int small_d[4] = {1, 1, 2, 1}, small_w[4] = {8, 16, 32, 64};
     const int atto_d[4] = {2, 2, 2, 2}, atto_w[4] = {40, 80, 160, 320};
     const int tiny_d[4] = {3, 3, 9, 3}, tiny_w[4] = {96, 192, 384, 768};
-    const config configs[3] = {
-        {"small", random_spec(CNX_NAMING_TORCHVISION, small_d, small_w, 5), 64, 64, 5},
-        {"atto", random_spec(CNX_NAMING_TIMM, atto_d, atto_w, 37), 96, 80, 4},
-        {"tiny", random_spec(CNX_NAMING_TORCHVISION, tiny_d, tiny_w, 1000), 224, 224, 8},
+    const int v2_atto_d[4] = {2, 2, 6, 2};
+    const config configs[4] = {
+        {"small", random_spec(CNX_NAMING_TORCHVISION, small_d, small_w, 5), 64, 64, 5, NULL},
+        {"atto", random_spec(CNX_NAMING_TIMM, atto_d, atto_w, 37), 96, 80, 4, NULL},
+        {"tiny", random_spec(CNX_NAMING_TORCHVISION, tiny_d, tiny_w, 1000), 224, 224, 8, NULL},
+        {"v2atto", random_spec(CNX_NAMING_TIMM, v2_atto_d, atto_w, 1000), 96, 80, 4,
+         "convnextv2_atto"},
     };
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         if (quick && i == 2)
             continue;
         check_config(&configs[i], dir, quick);

@@ -1,6 +1,7 @@
 /* Unit checks of the CPU backend's loops against plain double-precision
  * references, and of softmax/top-k ordering. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,7 @@ static void test_layernorm(void) {
     }
     float y[PIXELS * CHANNELS];
     memcpy(y, x, sizeof x);
-    cpu_layernorm(y, PIXELS, CHANNELS, gain, bias);
+    cpu_layernorm(y, PIXELS, CHANNELS, gain, bias, CNX_LAYERNORM_EPS);
     double worst = 0;
     for (int p = 0; p < PIXELS; p++) {
         double mean = 0, var = 0;
@@ -61,6 +62,105 @@ static void test_layernorm(void) {
         }
     }
     check("cpu_layernorm matches a double reference", worst < 1e-5, worst);
+}
+
+/* The head LayerNorm's epsilon is the model's (Hugging Face: 1e-12): on
+ * features whose variance is far below 1e-6, 1e-6 and 1e-12 give very
+ * different outputs, and each must match the reference with its own. */
+static void test_layernorm_eps(void) {
+    enum { PIXELS = 3, CHANNELS = 64 };
+    unsigned seed = 11;
+    float x[PIXELS * CHANNELS];
+    for (int i = 0; i < PIXELS * CHANNELS; i++)
+        x[i] = 1e-5f * uniform(&seed); /* variance about 3e-11 */
+    const float eps[2] = {1e-12f, CNX_LAYERNORM_EPS};
+    float y[2][PIXELS * CHANNELS];
+    double worst[2] = {0, 0}, apart = 0;
+    for (int e = 0; e < 2; e++) {
+        memcpy(y[e], x, sizeof x);
+        cpu_layernorm(y[e], PIXELS, CHANNELS, NULL, NULL, eps[e]);
+        for (int p = 0; p < PIXELS; p++) {
+            double mean = 0, var = 0;
+            for (int c = 0; c < CHANNELS; c++)
+                mean += x[p * CHANNELS + c];
+            mean /= CHANNELS;
+            for (int c = 0; c < CHANNELS; c++)
+                var += (x[p * CHANNELS + c] - mean) * (x[p * CHANNELS + c] - mean);
+            var /= CHANNELS;
+            for (int c = 0; c < CHANNELS; c++) {
+                const double ref = (x[p * CHANNELS + c] - mean) / sqrt(var + (double)eps[e]);
+                worst[e] = fmax(worst[e], fabs(ref - y[e][p * CHANNELS + c]));
+            }
+        }
+    }
+    for (int i = 0; i < PIXELS * CHANNELS; i++)
+        apart = fmax(apart, fabs(y[0][i] - y[1][i]));
+    check("cpu_layernorm with eps 1e-12 matches a double reference", worst[0] < 1e-5, worst[0]);
+    check("cpu_layernorm with eps 1e-6 matches a double reference", worst[1] < 1e-6, worst[1]);
+    check("cpu_layernorm: eps 1e-12 and 1e-6 differ on low-variance features", apart > 0.5, apart);
+}
+
+/* GRN against a double reference: Gx the L2 norm over each image's pixels,
+ * Nx = Gx / (mean Gx + 1e-6), x + bias + gain * x * Nx. Channel counts that
+ * are and are not multiples of the 16-channel chunk, one channel all zeros,
+ * and the same bits for any thread count. */
+static void test_grn_shape(int batch, int pixels, int channels) {
+    const size_t count = (size_t)batch * pixels * channels;
+    float *x = malloc(count * sizeof(float)), *y = malloc(count * sizeof(float));
+    float *y1 = malloc(count * sizeof(float)), *nx = malloc((size_t)batch * channels * sizeof(float));
+    float *gain = malloc(channels * sizeof(float)), *bias = malloc(channels * sizeof(float));
+    double *gx = malloc((size_t)channels * sizeof(double));
+    unsigned seed = (unsigned)(3 + channels);
+    for (size_t i = 0; i < count; i++) /* GELU outputs: mostly positive, a few small negatives */
+        x[i] = (i % (size_t)channels) == 5 ? 0.0f : fmaxf(2.0f * uniform(&seed), -0.17f);
+    for (int c = 0; c < channels; c++) {
+        gain[c] = 0.5f * uniform(&seed);
+        bias[c] = 0.2f * uniform(&seed);
+    }
+    memcpy(y, x, count * sizeof(float));
+    cpu_grn(y, nx, batch, (size_t)pixels, channels, gain, bias);
+    double worst = 0;
+    for (int n = 0; n < batch; n++) {
+        const float *image = x + (size_t)n * pixels * channels;
+        double mean = 0;
+        for (int c = 0; c < channels; c++) {
+            double squares = 0;
+            for (int p = 0; p < pixels; p++)
+                squares += (double)image[(size_t)p * channels + c] * image[(size_t)p * channels + c];
+            gx[c] = sqrt(squares);
+            mean += gx[c] / channels;
+        }
+        for (int p = 0; p < pixels; p++)
+            for (int c = 0; c < channels; c++) {
+                const size_t i = ((size_t)n * pixels + p) * channels + c;
+                const double v = x[i], ref = v + bias[c] + gain[c] * v * (gx[c] / (mean + 1e-6));
+                worst = fmax(worst, fabs(ref - y[i]));
+            }
+    }
+    char name[128];
+    snprintf(name, sizeof name, "cpu_grn matches a double reference (%d x %d pixels x %d channels)",
+             batch, pixels, channels);
+    check(name, worst < 2e-6, worst);
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    memcpy(y1, x, count * sizeof(float));
+    cpu_grn(y1, nx, batch, (size_t)pixels, channels, gain, bias);
+    omp_set_num_threads(threads);
+    snprintf(name, sizeof name, "cpu_grn on one thread gives the same bits (%d channels)", channels);
+    check(name, memcmp(y, y1, count * sizeof(float)) == 0, 0);
+    free(x);
+    free(y);
+    free(y1);
+    free(nx);
+    free(gain);
+    free(bias);
+    free(gx);
+}
+
+static void test_grn(void) {
+    test_grn_shape(3, 7 * 5, 36);    /* a partial chunk */
+    test_grn_shape(2, 56 * 56, 384); /* convnextv2_tiny's first stage */
+    test_grn_shape(1, 1, 4);         /* one pixel, fewer channels than a chunk */
 }
 
 static void test_depthwise(void) {
@@ -133,6 +233,8 @@ static void test_top_k(void) {
 int main(void) {
     test_erf();
     test_layernorm();
+    test_layernorm_eps();
+    test_grn();
     test_depthwise();
     test_patches();
     test_top_k();

@@ -83,7 +83,7 @@ void writer_free(writer_model *m) {
 }
 
 convnext_spec writer_small_spec(cnx_naming naming, const char *dtype) {
-    convnext_spec spec = {naming, 4, {1, 1, 2, 1}, {8, 16, 32, 64}, 5, dtype, 0, ""};
+    convnext_spec spec = {naming, 4, {1, 1, 2, 1}, {8, 16, 32, 64}, 5, dtype, 0, 0, ""};
     return spec;
 }
 
@@ -93,6 +93,11 @@ typedef struct builder {
     writer_model *m;
     const convnext_spec *spec;
 } builder;
+
+/* transformers' base model: ConvNextModel or ConvNextV2Model. */
+static const char *hf_base(const builder *b) {
+    return b->spec->grn ? "convnextv2" : "convnext";
+}
 
 static void add_param(builder *b, cnx_role role, int stage, int block, const char *name,
                       int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
@@ -105,49 +110,88 @@ static void add_param(builder *b, cnx_role role, int stage, int block, const cha
     t->block = block;
 }
 
+/* A block parameter's name: torchvision features.{2s+1}.{j}.*, timm
+ * stages.s.blocks.j.*, transformers convnext.encoder.stages.s.layers.j.*. */
+static const char *block_name(const builder *b, char *name, size_t size, int s, int j,
+                              const char *tv_part, const char *timm_part, const char *hf_part) {
+    switch (b->spec->naming) {
+    case CNX_NAMING_TORCHVISION:
+        snprintf(name, size, "features.%d.%d.%s", 2 * s + 1, j, tv_part);
+        break;
+    case CNX_NAMING_TIMM: snprintf(name, size, "stages.%d.blocks.%d.%s", s, j, timm_part); break;
+    default: snprintf(name, size, "%s.encoder.stages.%d.layers.%d.%s", hf_base(b), s, j, hf_part);
+    }
+    return name;
+}
+
 static void add_block(builder *b, int s, int j, int64_t c) {
-    int tv = b->spec->naming == CNX_NAMING_TORCHVISION;
-    char name[128];
-    /* torchvision: features.{2s+1}.{j}.block.{0,2,3,5}; timm: stages.s.blocks.j.* */
-#define BLOCK_NAME(tv_part, timm_part)                                                     \
-    (tv ? snprintf(name, sizeof name, "features.%d.%d.%s", 2 * s + 1, j, tv_part)          \
-        : snprintf(name, sizeof name, "stages.%d.blocks.%d.%s", s, j, timm_part), name)
+    const cnx_naming naming = b->spec->naming;
+    char name[160];
+#define BLOCK_NAME(tv_part, timm_part, hf_part) \
+    block_name(b, name, sizeof name, s, j, tv_part, timm_part, hf_part)
     int fc_ndim = b->spec->conv_mlp ? 4 : 2;
-    add_param(b, CNX_ROLE_BLOCK_DW_WEIGHT, s, j, BLOCK_NAME("block.0.weight", "conv_dw.weight"), 4, c, 1, 7, 7);
-    add_param(b, CNX_ROLE_BLOCK_DW_BIAS, s, j, BLOCK_NAME("block.0.bias", "conv_dw.bias"), 1, c, 0, 0, 0);
-    add_param(b, CNX_ROLE_BLOCK_NORM_WEIGHT, s, j, BLOCK_NAME("block.2.weight", "norm.weight"), 1, c, 0, 0, 0);
-    add_param(b, CNX_ROLE_BLOCK_NORM_BIAS, s, j, BLOCK_NAME("block.2.bias", "norm.bias"), 1, c, 0, 0, 0);
-    add_param(b, CNX_ROLE_BLOCK_FC1_WEIGHT, s, j, BLOCK_NAME("block.3.weight", "mlp.fc1.weight"), fc_ndim, 4 * c, c, 1, 1);
-    add_param(b, CNX_ROLE_BLOCK_FC1_BIAS, s, j, BLOCK_NAME("block.3.bias", "mlp.fc1.bias"), 1, 4 * c, 0, 0, 0);
-    add_param(b, CNX_ROLE_BLOCK_FC2_WEIGHT, s, j, BLOCK_NAME("block.5.weight", "mlp.fc2.weight"), fc_ndim, c, 4 * c, 1, 1);
-    add_param(b, CNX_ROLE_BLOCK_FC2_BIAS, s, j, BLOCK_NAME("block.5.bias", "mlp.fc2.bias"), 1, c, 0, 0, 0);
-    if (tv)
-        add_param(b, CNX_ROLE_BLOCK_LAYER_SCALE, s, j, BLOCK_NAME("layer_scale", ""), 3, c, 1, 1, 0);
+    add_param(b, CNX_ROLE_BLOCK_DW_WEIGHT, s, j, BLOCK_NAME("block.0.weight", "conv_dw.weight", "dwconv.weight"), 4, c, 1, 7, 7);
+    add_param(b, CNX_ROLE_BLOCK_DW_BIAS, s, j, BLOCK_NAME("block.0.bias", "conv_dw.bias", "dwconv.bias"), 1, c, 0, 0, 0);
+    add_param(b, CNX_ROLE_BLOCK_NORM_WEIGHT, s, j, BLOCK_NAME("block.2.weight", "norm.weight", "layernorm.weight"), 1, c, 0, 0, 0);
+    add_param(b, CNX_ROLE_BLOCK_NORM_BIAS, s, j, BLOCK_NAME("block.2.bias", "norm.bias", "layernorm.bias"), 1, c, 0, 0, 0);
+    add_param(b, CNX_ROLE_BLOCK_FC1_WEIGHT, s, j, BLOCK_NAME("block.3.weight", "mlp.fc1.weight", "pwconv1.weight"), fc_ndim, 4 * c, c, 1, 1);
+    add_param(b, CNX_ROLE_BLOCK_FC1_BIAS, s, j, BLOCK_NAME("block.3.bias", "mlp.fc1.bias", "pwconv1.bias"), 1, 4 * c, 0, 0, 0);
+    if (b->spec->grn) { /* V2: GRN, no layer scale */
+        int hf = naming == CNX_NAMING_TRANSFORMERS;
+        add_param(b, CNX_ROLE_BLOCK_GRN_WEIGHT, s, j, BLOCK_NAME("", "mlp.grn.weight", "grn.weight"),
+                  hf ? 4 : 1, hf ? 1 : 4 * c, 1, 1, 4 * c);
+        add_param(b, CNX_ROLE_BLOCK_GRN_BIAS, s, j, BLOCK_NAME("", "mlp.grn.bias", "grn.bias"),
+                  hf ? 4 : 1, hf ? 1 : 4 * c, 1, 1, 4 * c);
+    }
+    add_param(b, CNX_ROLE_BLOCK_FC2_WEIGHT, s, j, BLOCK_NAME("block.5.weight", "mlp.fc2.weight", "pwconv2.weight"), fc_ndim, c, 4 * c, 1, 1);
+    add_param(b, CNX_ROLE_BLOCK_FC2_BIAS, s, j, BLOCK_NAME("block.5.bias", "mlp.fc2.bias", "pwconv2.bias"), 1, c, 0, 0, 0);
+    if (b->spec->grn)
+        ;
+    else if (naming == CNX_NAMING_TORCHVISION)
+        add_param(b, CNX_ROLE_BLOCK_LAYER_SCALE, s, j, BLOCK_NAME("layer_scale", "", ""), 3, c, 1, 1, 0);
     else
-        add_param(b, CNX_ROLE_BLOCK_LAYER_SCALE, s, j, BLOCK_NAME("", "gamma"), 1, c, 0, 0, 0);
+        add_param(b, CNX_ROLE_BLOCK_LAYER_SCALE, s, j, BLOCK_NAME("", "gamma", "layer_scale_parameter"), 1, c, 0, 0, 0);
 #undef BLOCK_NAME
+}
+
+/* A stem, downsample or head name in the spec's scheme. */
+static const char *fixed_name(const builder *b, char *name, size_t size, const char *tv,
+                              const char *timm, const char *hf, int hf_in_base) {
+    switch (b->spec->naming) {
+    case CNX_NAMING_TORCHVISION: snprintf(name, size, "%s", tv); break;
+    case CNX_NAMING_TIMM: snprintf(name, size, "%s", timm); break;
+    default:
+        if (hf_in_base) snprintf(name, size, "%s.%s", hf_base(b), hf);
+        else snprintf(name, size, "%s", hf); /* the classifier sits outside the base model */
+    }
+    return name;
 }
 
 void writer_build_convnext(writer_model *m, const convnext_spec *spec) {
     memset(m, 0, sizeof *m);
     builder b = {m, spec};
-    int tv = spec->naming == CNX_NAMING_TORCHVISION;
     const int *w = spec->widths;
-    char name[128];
+    char name[160];
+#define FIXED(tv, timm, hf, in_base) fixed_name(&b, name, sizeof name, tv, timm, hf, in_base)
 
-    add_param(&b, CNX_ROLE_STEM_CONV_WEIGHT, -1, -1, tv ? "features.0.0.weight" : "stem.0.weight", 4, w[0], 3, 4, 4);
-    add_param(&b, CNX_ROLE_STEM_CONV_BIAS, -1, -1, tv ? "features.0.0.bias" : "stem.0.bias", 1, w[0], 0, 0, 0);
-    add_param(&b, CNX_ROLE_STEM_NORM_WEIGHT, -1, -1, tv ? "features.0.1.weight" : "stem.1.weight", 1, w[0], 0, 0, 0);
-    add_param(&b, CNX_ROLE_STEM_NORM_BIAS, -1, -1, tv ? "features.0.1.bias" : "stem.1.bias", 1, w[0], 0, 0, 0);
+    add_param(&b, CNX_ROLE_STEM_CONV_WEIGHT, -1, -1, FIXED("features.0.0.weight", "stem.0.weight", "embeddings.patch_embeddings.weight", 1), 4, w[0], 3, 4, 4);
+    add_param(&b, CNX_ROLE_STEM_CONV_BIAS, -1, -1, FIXED("features.0.0.bias", "stem.0.bias", "embeddings.patch_embeddings.bias", 1), 1, w[0], 0, 0, 0);
+    add_param(&b, CNX_ROLE_STEM_NORM_WEIGHT, -1, -1, FIXED("features.0.1.weight", "stem.1.weight", "embeddings.layernorm.weight", 1), 1, w[0], 0, 0, 0);
+    add_param(&b, CNX_ROLE_STEM_NORM_BIAS, -1, -1, FIXED("features.0.1.bias", "stem.1.bias", "embeddings.layernorm.bias", 1), 1, w[0], 0, 0, 0);
     for (int s = 0; s < spec->num_stages; s++) {
         if (s > 0) {
-            const char *names[4][2] = {{"0.weight", "downsample.0.weight"},
+            const char *parts[4][2] = {{"0.weight", "downsample.0.weight"},
                                        {"0.bias", "downsample.0.bias"},
                                        {"1.weight", "downsample.1.weight"},
                                        {"1.bias", "downsample.1.bias"}};
             for (int k = 0; k < 4; k++) {
-                if (tv) snprintf(name, sizeof name, "features.%d.%s", 2 * s, names[k][0]);
-                else snprintf(name, sizeof name, "stages.%d.%s", s, names[k][1]);
+                if (spec->naming == CNX_NAMING_TORCHVISION)
+                    snprintf(name, sizeof name, "features.%d.%s", 2 * s, parts[k][0]);
+                else if (spec->naming == CNX_NAMING_TIMM)
+                    snprintf(name, sizeof name, "stages.%d.%s", s, parts[k][1]);
+                else
+                    snprintf(name, sizeof name, "%s.encoder.stages.%d.downsampling_layer.%s",
+                             hf_base(&b), s, parts[k][0]);
                 cnx_role role = (cnx_role)(CNX_ROLE_DOWN_NORM_WEIGHT + k);
                 if (k < 2) add_param(&b, role, s, -1, name, 1, w[s - 1], 0, 0, 0);
                 else if (k == 2) add_param(&b, role, s, -1, name, 4, w[s], w[s - 1], 2, 2);
@@ -157,10 +201,11 @@ void writer_build_convnext(writer_model *m, const convnext_spec *spec) {
         for (int j = 0; j < spec->depths[s]; j++) add_block(&b, s, j, w[s]);
     }
     int64_t last = w[spec->num_stages - 1];
-    add_param(&b, CNX_ROLE_HEAD_NORM_WEIGHT, -1, -1, tv ? "classifier.0.weight" : "head.norm.weight", 1, last, 0, 0, 0);
-    add_param(&b, CNX_ROLE_HEAD_NORM_BIAS, -1, -1, tv ? "classifier.0.bias" : "head.norm.bias", 1, last, 0, 0, 0);
-    add_param(&b, CNX_ROLE_HEAD_FC_WEIGHT, -1, -1, tv ? "classifier.2.weight" : "head.fc.weight", 2, spec->num_classes, last, 0, 0);
-    add_param(&b, CNX_ROLE_HEAD_FC_BIAS, -1, -1, tv ? "classifier.2.bias" : "head.fc.bias", 1, spec->num_classes, 0, 0, 0);
+    add_param(&b, CNX_ROLE_HEAD_NORM_WEIGHT, -1, -1, FIXED("classifier.0.weight", "head.norm.weight", "layernorm.weight", 1), 1, last, 0, 0, 0);
+    add_param(&b, CNX_ROLE_HEAD_NORM_BIAS, -1, -1, FIXED("classifier.0.bias", "head.norm.bias", "layernorm.bias", 1), 1, last, 0, 0, 0);
+    add_param(&b, CNX_ROLE_HEAD_FC_WEIGHT, -1, -1, FIXED("classifier.2.weight", "head.fc.weight", "classifier.weight", 0), 2, spec->num_classes, last, 0, 0);
+    add_param(&b, CNX_ROLE_HEAD_FC_BIAS, -1, -1, FIXED("classifier.2.bias", "head.fc.bias", "classifier.bias", 0), 1, spec->num_classes, 0, 0, 0);
+#undef FIXED
 }
 
 /* ------------------------------------------------------------ encoding */

@@ -1,5 +1,6 @@
 /* Test helper: builds safetensors files in memory and writes them, both
- * well-formed ConvNeXt models (torchvision or timm names, F32/F16/BF16) and
+ * well-formed ConvNeXt V1 and V2 models (torchvision, timm or transformers
+ * names, F32/F16/BF16) and
  * hand-made byte strings for malformed cases. Independent of the library's
  * reader, so the tests check one against the other. */
 #ifndef CNX_TESTS_SAFETENSORS_WRITER_H
@@ -38,6 +39,7 @@ typedef struct convnext_spec {
     int num_classes;
     const char *dtype;
     int conv_mlp;       /* timm atto..nano: fc weights as [4C,C,1,1] 1x1 convs */
+    int grn;            /* ConvNeXt V2: GRN and no layer scale (timm, transformers) */
     const char *prefix; /* "", "module." or "model." */
 } convnext_spec;
 

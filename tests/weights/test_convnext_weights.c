@@ -39,6 +39,8 @@ static const float *loaded_array(const cnx_convnext_weights *w, const writer_ten
     case CNX_ROLE_BLOCK_NORM_BIAS: return b->norm_bias;
     case CNX_ROLE_BLOCK_FC1_WEIGHT: return b->fc1_weight;
     case CNX_ROLE_BLOCK_FC1_BIAS: return b->fc1_bias;
+    case CNX_ROLE_BLOCK_GRN_WEIGHT: return b->grn_weight;
+    case CNX_ROLE_BLOCK_GRN_BIAS: return b->grn_bias;
     case CNX_ROLE_BLOCK_FC2_WEIGHT: return b->fc2_weight;
     case CNX_ROLE_BLOCK_FC2_BIAS: return b->fc2_bias;
     case CNX_ROLE_BLOCK_LAYER_SCALE: return b->layer_scale;
@@ -72,8 +74,11 @@ static void check_round_trip(const char *label, const writer_model *m, const con
     CHECK(strcmp(w.architecture, want_architecture) == 0, "%s: architecture %s", label,
           w.architecture);
     CHECK(strcmp(w.weights_dtype, want_dtype) == 0, "%s: dtype %s", label, w.weights_dtype);
-    CHECK(strcmp(w.naming, spec->naming == CNX_NAMING_TIMM ? "timm" : "torchvision") == 0,
-          "%s: naming %s", label, w.naming);
+    CHECK(strcmp(w.naming, cnx_naming_string(spec->naming)) == 0, "%s: naming %s", label,
+          w.naming);
+    CHECK(w.has_grn == spec->grn && w.has_layer_scale == !spec->grn,
+          "%s: has_grn %d has_layer_scale %d", label, w.has_grn, w.has_layer_scale);
+    CHECK(w.head_norm_eps == 1e-6f, "%s: head LayerNorm eps %g", label, (double)w.head_norm_eps);
     CHECK(w.downsample[0].conv_weight == NULL, "%s: stage 0 has no downsample", label);
 
     int wrong = 0;
@@ -107,14 +112,22 @@ static void load_spec(const char *label, const convnext_spec *spec, const char *
 
 static void test_namings_and_dtypes(void) {
     const char *dtypes[] = {"F32", "F16", "BF16"};
-    for (int naming = 0; naming < 2; naming++) {
+    for (int naming = 0; naming < CNX_NAMING_COUNT; naming++) {
         for (int d = 0; d < 3; d++) {
             char label[64];
-            snprintf(label, sizeof label, "small_%s_%s", naming ? "timm" : "torchvision",
+            snprintf(label, sizeof label, "small_%s_%s", cnx_naming_string((cnx_naming)naming),
                      dtypes[d]);
             convnext_spec spec = writer_small_spec((cnx_naming)naming, dtypes[d]);
             load_spec(label, &spec, "convnext");
         }
+    }
+    /* ConvNeXt V2: GRN in every block, no layer scale. */
+    for (int naming = CNX_NAMING_TIMM; naming <= CNX_NAMING_TRANSFORMERS; naming++) {
+        char label[64];
+        snprintf(label, sizeof label, "small_v2_%s", cnx_naming_string((cnx_naming)naming));
+        convnext_spec spec = writer_small_spec((cnx_naming)naming, "F32");
+        spec.grn = 1;
+        load_spec(label, &spec, "convnextv2");
     }
     convnext_spec spec = writer_small_spec(CNX_NAMING_TIMM, "F16");
     spec.conv_mlp = 1;
@@ -128,9 +141,9 @@ static void test_namings_and_dtypes(void) {
     load_spec("small_model_prefix", &spec, "convnext");
 
     /* Fewer stages, uneven widths, one class. */
-    convnext_spec three = {CNX_NAMING_TORCHVISION, 3, {2, 1, 3}, {4, 12, 20}, 1, "F32", 0, ""};
+    convnext_spec three = {CNX_NAMING_TORCHVISION, 3, {2, 1, 3}, {4, 12, 20}, 1, "F32", 0, 0, ""};
     load_spec("three_stages", &three, "convnext");
-    convnext_spec one = {CNX_NAMING_TIMM, 1, {2}, {6}, 3, "F16", 0, ""};
+    convnext_spec one = {CNX_NAMING_TIMM, 1, {2}, {6}, 3, "F16", 0, 0, ""};
     load_spec("one_stage", &one, "convnext");
 }
 
@@ -149,7 +162,7 @@ static void test_file_order_and_mixed_dtypes(void) {
 /* A known size, named from its shapes; the metadata's name does not matter. */
 static void test_architecture_names(void) {
     convnext_spec atto = {CNX_NAMING_TIMM, 4, {2, 2, 6, 2}, {40, 80, 160, 320}, 1000, "BF16",
-                          1, ""};
+                          1, 0, ""};
     writer_model m;
     writer_build_convnext(&m, &atto);
     snprintf(m.metadata, sizeof m.metadata, "{\"architecture\":\"convnext_huge\"}");
@@ -157,12 +170,16 @@ static void test_architecture_names(void) {
     writer_free(&m);
 
     convnext_spec femto = {CNX_NAMING_TORCHVISION, 4, {2, 2, 6, 2}, {48, 96, 192, 384}, 10,
-                           "BF16", 0, ""};
+                           "BF16", 0, 0, ""};
     load_spec("femto_torchvision", &femto, "convnext_femto");
     /* Tiny's depths with widths that do not double: unnamed. */
     convnext_spec odd = {CNX_NAMING_TORCHVISION, 4, {3, 3, 9, 3}, {8, 16, 32, 48}, 10, "BF16",
-                         0, ""};
+                         0, 0, ""};
     load_spec("tiny_depths_odd_widths", &odd, "convnext");
+    /* V2 sizes are named apart from V1's. */
+    convnext_spec v2_atto = {CNX_NAMING_TRANSFORMERS, 4, {2, 2, 6, 2}, {40, 80, 160, 320}, 7,
+                             "F16", 0, 1, ""};
+    load_spec("atto_v2_transformers", &v2_atto, "convnextv2_atto");
 }
 
 static cnx_status load_with_metadata(const char *label, const char *metadata,
@@ -453,6 +470,51 @@ static void test_malformed_models(void) {
     }
 }
 
+/* Writes m as LABEL.safetensors and checks that loading fails with status
+ * and a message holding word. */
+static void check_fails(writer_model *m, const char *label, cnx_status status, const char *word) {
+    char path[4096], name[128];
+    snprintf(name, sizeof name, "%s.safetensors", label);
+    test_path(path, sizeof path, dir, name);
+    writer_write(m, path);
+    cnx_convnext_weights w;
+    CHECK_FAILS(cnx_convnext_weights_load(path, &w), status, path, word, label);
+}
+
+/* V2 and transformers files: GRN on every block or on none, layer scale
+ * likewise, and transformers names in the messages. */
+static void test_malformed_v2(void) {
+    convnext_spec spec = writer_small_spec(CNX_NAMING_TRANSFORMERS, "F32");
+    spec.grn = 1;
+    writer_model m;
+    writer_build_convnext(&m, &spec);
+    writer_remove(&m, "convnextv2.encoder.stages.2.layers.1.grn.bias");
+    check_fails(&m, "bad_v2_missing_grn", CNX_ERROR_WEIGHTS,
+                "missing tensor encoder.stages.2.layers.1.grn.bias");
+    writer_free(&m);
+
+    writer_build_convnext(&m, &spec);
+    int64_t flat[1] = {128};
+    writer_reshape(writer_find(&m, "convnextv2.encoder.stages.2.layers.1.grn.weight"), 1, flat);
+    check_fails(&m, "bad_v2_grn_shape", CNX_ERROR_WEIGHTS, "expected [1, 1, 1, 128]");
+    writer_free(&m);
+
+    spec.naming = CNX_NAMING_TIMM;
+    writer_build_convnext(&m, &spec);
+    int64_t gamma[1] = {32};
+    writer_add(&m, "stages.2.blocks.0.gamma", "F32", 1, gamma);
+    check_fails(&m, "bad_v2_some_layer_scale", CNX_ERROR_WEIGHTS,
+                "missing tensor stages.0.blocks.0.gamma");
+    writer_free(&m);
+
+    spec = writer_small_spec(CNX_NAMING_TRANSFORMERS, "F32");
+    writer_build_convnext(&m, &spec);
+    writer_add(&m, "stem.0.weight", "F32", 1, gamma);
+    check_fails(&m, "bad_mixed_transformers_timm", CNX_ERROR_WEIGHTS,
+                "mixes timm tensor names (stem.0.weight) with transformers names");
+    writer_free(&m);
+}
+
 /* timm files fail the same way, with timm names in the messages. */
 static void test_malformed_timm(void) {
     convnext_spec spec = writer_small_spec(CNX_NAMING_TIMM, "BF16");
@@ -593,6 +655,7 @@ int main(int argc, char **argv) {
     } else {
         test_malformed_models();
         test_malformed_timm();
+        test_malformed_v2();
         test_truncation();
         test_file_errors();
     }
