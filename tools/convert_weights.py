@@ -385,7 +385,10 @@ def build_parser():
     p = argparse.ArgumentParser(
         prog=PROG,
         description="Convert a PyTorch ConvNeXt checkpoint into a safetensors file for cnx. INPUT "
-                    "is a .pth holding a state_dict, or a checkpoint dict holding one under "
+                    "is a timm or Hugging Face checkpoint folder holding pytorch_model.bin "
+                    "(then OUTPUT is a folder: model.safetensors plus the config files, which "
+                    "keep the preprocessing and class names), or a .pth holding a state_dict, "
+                    "or a checkpoint dict holding one under "
                     f"{', '.join(repr(k) for k in CHECKPOINT_KEYS)}; 'module.'/'model.' prefixes "
                     "are removed. Tensor names may follow torchvision (features.0.0.weight, ...) or "
                     "timm (stem.0.weight, stages.N...) and are kept as they are. The depths, widths "
@@ -395,8 +398,11 @@ def build_parser():
                     "convnext_tiny's for sizes torchvision does not ship.",
         epilog=".pth files are Python pickles: loading one can run code, so convert only files "
                "you trust. Exit status: 0 on success, 2 on any error.")
-    p.add_argument("input", metavar="INPUT.pth", help="PyTorch state_dict or checkpoint")
-    p.add_argument("output", metavar="OUTPUT.safetensors", help="file to write (replaced if it exists)")
+    p.add_argument("input", metavar="INPUT.pth|FOLDER",
+                   help="PyTorch state_dict or checkpoint, or a timm / Hugging Face checkpoint "
+                        "folder")
+    p.add_argument("output", metavar="OUTPUT.safetensors|FOLDER",
+                   help="file to write (replaced if it exists); a folder for a folder INPUT")
     p.add_argument("--arch", metavar="NAME",
                    help="architecture name to record, instead of the one inferred from the shapes "
                         "(convnext_tiny, ..., or 'convnext' for unnamed shapes); also selects the "
@@ -429,11 +435,91 @@ def build_parser():
     return p
 
 
+# A timm or transformers checkpoint folder: the config files cnx reads beside
+# the weights (weights/checkpoint_config.c), and the pickle they hold.
+CONFIG_FILES = ("config.json", "preprocessor_config.json")
+PICKLED_WEIGHTS = "pytorch_model.bin"
+
+
+def checkpoint_folder(path):
+    """The folder when path is a checkpoint folder (or the pickle inside one,
+    beside its config.json), else None."""
+    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path) or (os.path.basename(path) == PICKLED_WEIGHTS and
+                               os.path.isfile(os.path.join(folder, "config.json"))):
+        return folder
+    return None
+
+
+def flag_metadata(args):
+    """The preprocessing the flags set, as metadata strings; in a folder's
+    file they take precedence over its config files, which keep the rest."""
+    values = {"resize": args.resize, "crop": args.crop, "interpolation": args.interpolation,
+              "crop_mode": args.crop_mode, "crop_offset": args.crop_offset}
+    metadata = {k: str(v) for k, v in values.items() if v is not None}
+    for key, triple in (("mean", args.mean), ("std", args.std)):
+        if triple is not None:
+            metadata[key] = format_floats(triple)
+    if args.rescale_factor is not None:
+        metadata["rescale_factor"] = repr(float(args.rescale_factor))
+    if args.crop_pct is not None:
+        raise ConvertError("--crop-pct needs the crop, which a folder's config holds: give "
+                           "--resize instead")
+    return metadata
+
+
+def convert_folder(args, folder, log):
+    """A checkpoint folder holding pytorch_model.bin to a folder cnx reads as
+    it is: OUTPUT/model.safetensors (the tensors as they are named) and the
+    config files, copied. The preprocessing stays in those files, so one
+    reader (cnx's) interprets them; cnx checks the tensors against them when
+    it loads the folder."""
+    import shutil
+
+    weights = os.path.join(folder, PICKLED_WEIGHTS)
+    if not os.path.isfile(weights):
+        raise ConvertError(f"{folder}: no {PICKLED_WEIGHTS} to convert"
+                           + (" (its model.safetensors needs no conversion: give cnx the folder)"
+                              if os.path.isfile(os.path.join(folder, "model.safetensors")) else ""))
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise ConvertError(f"{args.output}: a checkpoint folder converts into a folder, and this "
+                           f"is a file")
+    if os.path.abspath(args.output) == os.path.abspath(folder):
+        raise ConvertError(f"{args.output}: OUTPUT is the input folder")
+    raw, key = load_checkpoint(weights)
+    if key is not None:
+        log(f"using the state_dict under checkpoint key {key!r}")
+    tensors = cast_tensors(raw, args.dtype)
+    metadata = {"source": args.source if args.source is not None else default_source(weights),
+                "format": "pt", "converter": "cnx convert_weights.py", **flag_metadata(args)}
+    os.makedirs(args.output, exist_ok=True)
+    copied = []
+    for name in CONFIG_FILES:
+        if os.path.isfile(os.path.join(folder, name)):
+            shutil.copyfile(os.path.join(folder, name), os.path.join(args.output, name))
+            copied.append(name)
+    out = os.path.join(args.output, "model.safetensors")
+    tmp = f"{out}.tmp{os.getpid()}"
+    try:
+        safetensors_io.write(tmp, tensors, metadata)
+        os.replace(tmp, out)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise ConvertError(f"{out}: {e.strerror or e}")
+    params = sum(t.numel() for t in tensors.values())
+    return (f"wrote {out} ({len(tensors)} tensors, {params} parameters, {args.dtype}) and "
+            f"{', '.join(copied) or 'no config files'}")
+
+
 def convert(args, log=None):
     """Runs the conversion for parsed args; returns a one-line summary."""
     if log is None:
         def log(msg):
             print(f"{PROG}: {msg}", file=sys.stderr)
+    folder = checkpoint_folder(args.input)
+    if folder is not None:
+        return convert_folder(args, folder, log)
     if os.path.exists(args.output) and os.path.exists(args.input) and \
             os.path.samefile(args.input, args.output):
         raise ConvertError(f"{args.output}: OUTPUT is the same file as INPUT")

@@ -116,6 +116,18 @@ static cnx_status get_number(json_object *object, const char *key, const char *p
     return CNX_OK;
 }
 
+/* A whole number in lo..hi, or *out unchanged when the key is absent. */
+static cnx_status get_whole(json_object *object, const char *key, const char *path, int lo,
+                            int hi, int *out) {
+    double value = *out;
+    cnx_status status = get_number(object, key, path, &value);
+    if (status == CNX_OK && (value != floor(value) || value < lo || value > hi))
+        return cnx_fail(CNX_ERROR_WEIGHTS, "%s: \"%s\" is %g, expected a whole number in %d..%d",
+                        path, key, value, lo, hi);
+    *out = (int)value;
+    return status;
+}
+
 static cnx_status get_bool(json_object *object, const char *key, const char *path, int *out) {
     json_object *value = member(object, key);
     if (!value) return CNX_OK;
@@ -303,9 +315,8 @@ static cnx_status read_timm(cnx_checkpoint_config *c, json_object *root, const c
                             int use_test_size) {
     c->library = CNX_CONFIG_TIMM;
     cnx_status status = read_timm_architecture(c, name);
-    double classes = -1;
-    if (status == CNX_OK) status = get_number(root, "num_classes", c->config_path, &classes);
-    c->num_classes = (int)classes;
+    if (status == CNX_OK)
+        status = get_whole(root, "num_classes", c->config_path, 1, 1 << 24, &c->num_classes);
     json_object *cfg = member(root, "pretrained_cfg");
     if (status == CNX_OK && cfg && !json_object_is_type(cfg, json_type_object))
         status = kind_error(c->config_path, "pretrained_cfg", "an object");
@@ -341,7 +352,8 @@ static cnx_status read_image_processor(cnx_checkpoint_config *c, const char *pat
     if (status != CNX_OK) return status;
 
     int do_resize = 1, do_rescale = 1, do_normalize = 1;
-    double crop_pct = 224.0 / 256.0, resample = 2, rescale_factor = 1.0 / 255.0;
+    double crop_pct = 224.0 / 256.0, rescale_factor = 1.0 / 255.0;
+    int resample = 2; /* PIL's BILINEAR */
     double shortest_edge = 384;
     cnx_preprocess *p = &c->preprocess;
     const float half[3] = {0.5f, 0.5f, 0.5f}; /* IMAGENET_STANDARD_MEAN and _STD */
@@ -361,7 +373,7 @@ static cnx_status read_image_processor(cnx_checkpoint_config *c, const char *pat
     if (status == CNX_OK) status = get_bool(root, "do_rescale", path, &do_rescale);
     if (status == CNX_OK) status = get_bool(root, "do_normalize", path, &do_normalize);
     if (status == CNX_OK) status = get_number(root, "crop_pct", path, &crop_pct);
-    if (status == CNX_OK) status = get_number(root, "resample", path, &resample);
+    if (status == CNX_OK) status = get_whole(root, "resample", path, 0, 5, &resample);
     if (status == CNX_OK) status = get_number(root, "rescale_factor", path, &rescale_factor);
     if (status == CNX_OK) status = get_triple(root, "image_mean", path, 0, p->mean);
     if (status == CNX_OK) status = get_triple(root, "image_std", path, 1, p->std);
@@ -374,9 +386,9 @@ static cnx_status read_image_processor(cnx_checkpoint_config *c, const char *pat
                         "sizes, which cnx does not do", path);
     if (shortest_edge != floor(shortest_edge) || shortest_edge < 1 || shortest_edge > CNX_MAX_SIDE)
         return kind_error(path, "shortest_edge", "a whole number of pixels");
-    if (resample != floor(resample) || interpolation_of_pil((int)resample, &p->interpolation) != 0)
+    if (interpolation_of_pil(resample, &p->interpolation) != 0)
         return cnx_fail(CNX_ERROR_UNSUPPORTED,
-                        "%s: resample %g; cnx runs Pillow's 1 (lanczos), 2 (bilinear), "
+                        "%s: resample %d (nearest); cnx runs Pillow's 1 (lanczos), 2 (bilinear), "
                         "3 (bicubic), 4 (box) and 5 (hamming)", path, resample);
     if (!(rescale_factor > 0)) return kind_error(path, "rescale_factor", "a positive number");
 

@@ -9,8 +9,9 @@ FOLDER --device cpu` must give the library's logits (timm: create_transform(
 **resolve_data_config({}, model=m)); transformers: ConvNextImageProcessor
 .from_pretrained) within 1e-4 of the largest, the same top-5, and the
 checkpoint's class names; `cnx info --json` must name the config file each
-preprocessing value came from. Then the bad folders: each gets exit 2 and one
-line naming the file. Runs in the reference venv (tools/ref_venv.sh).
+preprocessing value came from. Folders holding pytorch_model.bin go through
+tools/convert_weights.py first. Then the bad folders: each gets exit 2 and
+one line naming the file. Runs in the reference venv (tools/ref_venv.sh).
 
 usage: test_checkpoints.py CNX IMAGES_DIR WORK_DIR
 """
@@ -31,6 +32,8 @@ from transformers import (ConvNextConfig, ConvNextForImageClassification, ConvNe
                           ConvNextV2Config, ConvNextV2ForImageClassification)
 
 ATOL = 1e-4  # relative to the largest reference logit
+CONVERT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools",
+                       "convert_weights.py")
 failures = []
 
 
@@ -64,13 +67,13 @@ def perturb(model, seed):
     return model.eval()
 
 
-def timm_folder(work, name, overlay, label_names=None, seed=1):
+def timm_folder(work, name, overlay, label_names=None, seed=1, safe=True):
     model = timm.create_model(name, pretrained=False, num_classes=len(label_names or []) or 11,
                               pretrained_cfg_overlay=overlay)
     perturb(model, seed)
     folder = os.path.join(work, name + "_" + "_".join(f"{k}{v}" for k, v in overlay.items()))
     shutil.rmtree(folder, ignore_errors=True)
-    save_for_hf(model, folder, safe_serialization=True)
+    save_for_hf(model, folder, safe_serialization=safe)
     if label_names:  # as a hub config carries them
         with open(os.path.join(folder, "config.json")) as f:
             config = json.load(f)
@@ -87,13 +90,13 @@ def timm_reference(model, images, use_test_size=False):
         return model(torch.stack([transform(img) for img in images])).numpy()
 
 
-def hf_folder(work, tag, config, processor, seed=2):
+def hf_folder(work, tag, config, processor, seed=2, safe=True):
     cls = ConvNextV2ForImageClassification if config.model_type == "convnextv2" \
         else ConvNextForImageClassification
     model = perturb(cls(config), seed)
     folder = os.path.join(work, "hf_" + tag)
     shutil.rmtree(folder, ignore_errors=True)
-    model.save_pretrained(folder)
+    model.save_pretrained(folder, safe_serialization=safe)
     processor.save_pretrained(folder)
     return model, folder
 
@@ -104,6 +107,15 @@ def hf_reference(model, folder, images):
                        input_data_format="channels_last")["pixel_values"]
     with torch.no_grad():
         return model(pixels).logits.numpy()
+
+
+def convert(folder):
+    """The folder through tools/convert_weights.py, into FOLDER_converted."""
+    out = folder + "_converted"
+    shutil.rmtree(out, ignore_errors=True)
+    done = subprocess.run([sys.executable, CONVERT, folder, out], capture_output=True, text=True)
+    check(done.returncode == 0, f"convert {os.path.basename(folder)}: {done.stderr.strip()}")
+    return out
 
 
 def run_cnx(cnx, *args):
@@ -260,6 +272,16 @@ def main():
     processor = ConvNextImageProcessor(size={"shortest_edge": 384}, resample=3)
     model, folder = hf_folder(work, "v2_384", config, processor)
     compare(cnx, "transformers ConvNextV2, 384 warp", folder,
+            hf_reference(model, folder, images), paths, work)
+
+    # pytorch_model.bin folders, converted with tools/convert_weights.py.
+    model, folder = timm_folder(work, "convnextv2_femto", {"crop_pct": 0.9}, safe=False)
+    compare(cnx, "timm convnextv2_femto from pytorch_model.bin", convert(folder),
+            timm_reference(model, images), paths, work)
+    model, folder = hf_folder(work, "v1_bin", ConvNextConfig(
+        depths=[1, 1, 2, 1], hidden_sizes=[16, 32, 64, 128], num_labels=6),
+        ConvNextImageProcessor(size={"shortest_edge": 160}, resample=2), safe=False)
+    compare(cnx, "transformers ConvNext from pytorch_model.bin", convert(folder),
             hf_reference(model, folder, images), paths, work)
 
     bad_folders(cnx, work, timm_v1, hf_v1)
