@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "convnext_weights.h"
+#include "convnext_architectures.h"
 #include "error.h"
 #include "input_file.h"
 

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "checkpoint_config.h"
+#include "convnext_architectures.h"
 #include "convnext_names.h"
 #include "error.h"
 #include "safetensors.h"
@@ -421,52 +422,6 @@ static cnx_status convert_values(const loader *l, cnx_convnext_weights *w) {
 
 /* ---------------------------------------------------- names from shapes */
 
-typedef struct known_architecture {
-    const char *name;
-    int depths[CNX_MAX_STAGES];
-    int first_width; /* widths double at every stage */
-    int has_grn;     /* ConvNeXt V2 */
-} known_architecture;
-
-static const known_architecture known_architectures[] = {
-    {"convnext_atto", {2, 2, 6, 2}, 40, 0},      {"convnext_femto", {2, 2, 6, 2}, 48, 0},
-    {"convnext_pico", {2, 2, 6, 2}, 64, 0},      {"convnext_nano", {2, 2, 8, 2}, 80, 0},
-    {"convnext_tiny", {3, 3, 9, 3}, 96, 0},      {"convnext_small", {3, 3, 27, 3}, 96, 0},
-    {"convnext_base", {3, 3, 27, 3}, 128, 0},    {"convnext_large", {3, 3, 27, 3}, 192, 0},
-    {"convnext_xlarge", {3, 3, 27, 3}, 256, 0},  {"convnext_xxlarge", {3, 4, 30, 3}, 384, 0},
-    {"convnextv2_atto", {2, 2, 6, 2}, 40, 1},    {"convnextv2_femto", {2, 2, 6, 2}, 48, 1},
-    {"convnextv2_pico", {2, 2, 6, 2}, 64, 1},    {"convnextv2_nano", {2, 2, 8, 2}, 80, 1},
-    {"convnextv2_tiny", {3, 3, 9, 3}, 96, 1},    {"convnextv2_small", {3, 3, 27, 3}, 96, 1},
-    {"convnextv2_base", {3, 3, 27, 3}, 128, 1},  {"convnextv2_large", {3, 3, 27, 3}, 192, 1},
-    {"convnextv2_huge", {3, 3, 27, 3}, 352, 1},
-};
-
-int cnx_convnext_architecture(size_t index, const char **name, int depths[CNX_MAX_STAGES],
-                              int widths[CNX_MAX_STAGES], int *has_grn) {
-    if (index >= sizeof known_architectures / sizeof known_architectures[0]) return 0;
-    const known_architecture *k = &known_architectures[index];
-    *name = k->name;
-    *has_grn = k->has_grn;
-    for (int s = 0; s < CNX_MAX_STAGES; s++) {
-        depths[s] = k->depths[s];
-        widths[s] = k->first_width << s;
-    }
-    return 1;
-}
-
-static const char *architecture_name(const cnx_convnext_weights *w) {
-    const char *unnamed = w->has_grn ? "convnextv2" : "convnext";
-    if (w->num_stages != CNX_MAX_STAGES) return unnamed;
-    for (size_t a = 0; a < sizeof known_architectures / sizeof known_architectures[0]; a++) {
-        const known_architecture *k = &known_architectures[a];
-        int same = k->has_grn == w->has_grn;
-        for (int s = 0; s < CNX_MAX_STAGES; s++)
-            same = same && w->depths[s] == k->depths[s] && w->widths[s] == k->first_width << s;
-        if (same) return k->name;
-    }
-    return unnamed;
-}
-
 static const char *weights_dtype(const cnx_safetensors *st) {
     for (size_t i = 1; i < st->num_tensors; i++)
         if (strcmp(st->tensors[i].dtype, st->tensors[0].dtype) != 0) return "mixed";
@@ -677,7 +632,8 @@ static cnx_status load(loader *l, cnx_checkpoint_config *config, cnx_convnext_we
     w->has_grn = l->has_grn;
     w->has_layer_scale = l->has_layer_scale;
     w->head_norm_eps = 1e-6f;
-    snprintf(w->architecture, sizeof w->architecture, "%s", architecture_name(w));
+    snprintf(w->architecture, sizeof w->architecture, "%s",
+             cnx_convnext_architecture_name(w->num_stages, w->depths, w->widths, w->has_grn));
     snprintf(w->weights_dtype, sizeof w->weights_dtype, "%s", weights_dtype(l->st));
     snprintf(w->naming, sizeof w->naming, "%s", cnx_naming_string(l->naming));
     if (config && config->library != CNX_CONFIG_NONE) {

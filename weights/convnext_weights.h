@@ -90,10 +90,4 @@ cnx_status cnx_convnext_weights_open(const char *path, int use_test_size,
 
 void cnx_convnext_weights_free(cnx_convnext_weights *weights);
 
-/* The named architectures (convnext_atto ... convnext_xxlarge, then
- * convnextv2_atto ... convnextv2_huge), by index from 0: entry index's name,
- * depths, widths and whether it has GRN (V2), and 1; 0 past the last. */
-int cnx_convnext_architecture(size_t index, const char **name, int depths[CNX_MAX_STAGES],
-                              int widths[CNX_MAX_STAGES], int *has_grn);
-
 #endif

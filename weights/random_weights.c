@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "convnext_architectures.h"
 #include "error.h"
 
 enum { RANDOM_CLASSES = 1000 };
