@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 #define CNX_VERSION_MAJOR 0
-#define CNX_VERSION_MINOR 1
+#define CNX_VERSION_MINOR 2
 #define CNX_VERSION_PATCH 0
 
 /* ------------------------------------------------------------------ status */
@@ -79,14 +79,14 @@ typedef struct cnx_options {
     int input_size;  /* planned input height and width; 0: the crop in the file */
     int num_threads; /* CPU threads; 0: every core */
     int cuda_device; /* CUDA device ordinal */
-    int use_test_size; /* timm checkpoint folders: preprocess with the config's
-                        * test_input_size and test_crop_pct, as timm's
-                        * resolve_data_config(use_test_size=True) */
     void *cuda_stream; /* a cudaStream_t of the caller's for the engine's GPU
                         * work, or NULL: the engine makes its own. The
                         * stream must outlive the engine (or be replaced
                         * with cnx_engine_set_cuda_stream first). Ignored on
                         * the CPU. */
+    int use_test_size; /* timm checkpoint folders: preprocess with the config's
+                        * test_input_size and test_crop_pct, as timm's
+                        * resolve_data_config(use_test_size=True) */
 } cnx_options;
 
 CNX_API cnx_options cnx_default_options(void);
