@@ -32,20 +32,20 @@ typedef struct {
 } classify_run;
 
 static const char usage[] =
-    "usage: cnx classify -w WEIGHTS.safetensors [options] IMAGE|DIR|TENSOR.npy ...\n"
+    "usage: cnx classify -w WEIGHTS.safetensors|CHECKPOINT_DIR [options] IMAGE|DIR|TENSOR.npy ...\n"
     "\n"
     "Prints the top-k classes of each input, in input order. Folders are read\n"
     "recursively in sorted order (PNG and JPEG files). A .npy input holds float32\n"
     "[3,H,W] or [N,3,H,W] tensors that are already preprocessed.\n"
     "\n"
     "options:\n"
-    "  -w, --weights FILE  safetensors weights (torchvision or timm names)\n"
+    WEIGHTS_FLAG_HELP
     "  -k N               classes per image (default 5, or all of a smaller head)\n"
     ENGINE_FLAGS_HELP
     RUN_FLAGS_HELP
     PREPROCESS_FLAGS_HELP
-    "  --labels FILE      class names, one per line (default: ImageNet-1k names\n"
-    "                     for 1000-class models)\n"
+    "  --labels FILE      class names, one per line (default: the checkpoint's own,\n"
+    "                     else ImageNet-1k names for 1000-class models)\n"
     "  --json             one JSON object per input\n"
     "  --dump-logits F    write float32 [N, classes] logits to F (.npy); a failed\n"
     "                     input gets a row of NaN\n"

@@ -48,7 +48,7 @@ typedef struct {
 } eval_run;
 
 static const char usage[] =
-    "usage: cnx eval -w WEIGHTS.safetensors [options] DIR\n"
+    "usage: cnx eval -w WEIGHTS.safetensors|CHECKPOINT_DIR [options] DIR\n"
     "\n"
     "Accuracy of the model over DIR in torchvision's ImageFolder layout,\n"
     "DIR/<class>/<image>: the classes are DIR's subfolders in sorted order, and the\n"
@@ -65,7 +65,7 @@ static const char usage[] =
     "is named on stderr, counted as failed and left out of the accuracy.\n"
     "\n"
     "options:\n"
-    "  -w, --weights FILE  safetensors weights (torchvision or timm names)\n"
+    WEIGHTS_FLAG_HELP
     ENGINE_FLAGS_HELP
     RUN_FLAGS_HELP
     PREPROCESS_FLAGS_HELP

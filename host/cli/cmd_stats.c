@@ -20,7 +20,7 @@
 #include "progress.h"
 
 static const char stats_usage[] =
-    "usage: cnx stats [-w W.safetensors] [--resize N | --crop-pct P] [--crop N]\n"
+    "usage: cnx stats [-w W.safetensors|DIR [--test-size]] [--resize N | --crop-pct P] [--crop N]\n"
     "                 [--interpolation F] [--crop-mode M] [--crop-offset R] [--json] IMAGE|DIR ...\n"
     "\n"
     "Per-channel (R, G, B) mean and std of all pixels of all images, on the [0,1]\n"
@@ -39,8 +39,9 @@ static const char stats_usage[] =
     "                     box, hamming, lanczos\n"
     "  --crop-mode M      center (default), squash or border (border needs --crop)\n"
     "  --crop-offset R    round (default) or floor, for odd crop margins\n"
-    "  -w, --weights W    all of the above as the weights file carries them (the\n"
-    "                     flags override them)\n"
+    "  -w, --weights W    all of the above as the weights file (or checkpoint\n"
+    "                     folder) carries them; the flags override them\n"
+    "  --test-size        with -w, timm's test_input_size and test_crop_pct\n"
     "  --json             print one JSON object instead of text\n"
     "  -h, --help         show this help\n"
     "\n"

@@ -12,6 +12,11 @@ enum { OPTION_LABELS = 1200, OPTION_JSON, OPTION_DUMP_LOGITS, OPTION_DECODE_THRE
 /* The help lines of the flags above that the engine and preprocessing
  * flags' own help does not cover (each command words -w, --labels, --json
  * and --dump-logits itself). */
+#define WEIGHTS_FLAG_HELP                                                                  \
+    "  -w, --weights W    safetensors weights (torchvision, timm or transformers\n"      \
+    "                     names), or a timm / Hugging Face checkpoint folder\n"          \
+    "                     (model.safetensors, config.json, preprocessor_config.json)\n"
+
 #define RUN_FLAGS_HELP                                                                     \
     "  --decode-threads N threads decoding image files while the model runs\n"           \
     "                     (default: one per core)\n"
