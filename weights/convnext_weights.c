@@ -701,6 +701,25 @@ cnx_status cnx_convnext_weights_open(const char *path, int use_test_size,
     return status;
 }
 
+cnx_status cnx_convnext_weights_check(const cnx_convnext_weights *w, int *has_grn) {
+    *has_grn = 0;
+    if (!(w->head_norm_eps >= 0.0f) || isinf(w->head_norm_eps))
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT,
+                        "head LayerNorm epsilon %g: expected a finite value >= 0",
+                        (double)w->head_norm_eps);
+    for (int s = 0; s < w->num_stages; s++) {
+        for (int j = 0; j < w->depths[s]; j++) {
+            const cnx_block_weights *k = &w->blocks[s][j];
+            if (!k->grn_weight != !k->grn_bias)
+                return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "block %d.%d has a GRN %s but no %s",
+                                s, j, k->grn_weight ? "weight" : "bias",
+                                k->grn_weight ? "bias" : "weight");
+            *has_grn = *has_grn || k->grn_weight != NULL;
+        }
+    }
+    return CNX_OK;
+}
+
 void cnx_convnext_weights_free(cnx_convnext_weights *weights) {
     for (int i = 0; weights->labels && i < weights->num_labels; i++) free(weights->labels[i]);
     free(weights->labels);

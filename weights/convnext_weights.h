@@ -88,6 +88,12 @@ cnx_status cnx_convnext_weights_load(const char *path, cnx_convnext_weights *wei
 cnx_status cnx_convnext_weights_open(const char *path, int use_test_size,
                                      cnx_convnext_weights *weights);
 
+/* What the backends rely on beyond the shapes, for weights from anywhere
+ * (the loader's and the random ones always pass; tests assemble some by
+ * hand): GRN weight and bias together, a finite head eps >= 0. Sets
+ * *has_grn when some block has GRN. */
+cnx_status cnx_convnext_weights_check(const cnx_convnext_weights *weights, int *has_grn);
+
 void cnx_convnext_weights_free(cnx_convnext_weights *weights);
 
 #endif

@@ -210,31 +210,11 @@ int cpu_backend_thread_count(int requested) {
     return requested > 0 ? requested : omp_get_max_threads();
 }
 
-/* What the folding and the forward rely on beyond the loader's shapes; sets
- * *has_grn when some block has GRN. */
-static cnx_status check_weights(const cnx_convnext_weights *w, int *has_grn) {
-    *has_grn = 0;
-    if (!(w->head_norm_eps >= 0.0f) || isinf(w->head_norm_eps))
-        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "head LayerNorm epsilon %g: expected a finite "
-                        "value >= 0", (double)w->head_norm_eps);
-    for (int s = 0; s < w->num_stages; s++) {
-        for (int j = 0; j < w->depths[s]; j++) {
-            const cnx_block_weights *k = &w->blocks[s][j];
-            if (!k->grn_weight != !k->grn_bias)
-                return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "block %d.%d has a GRN %s but no %s", s,
-                                j, k->grn_weight ? "weight" : "bias",
-                                k->grn_weight ? "bias" : "weight");
-            *has_grn = *has_grn || k->grn_weight != NULL;
-        }
-    }
-    return CNX_OK;
-}
-
 cnx_status cpu_backend_create(const cnx_convnext_weights *w, int max_batch,
                               int input_size, int num_threads, cpu_backend **out) {
     *out = NULL;
     int has_grn;
-    CNX_TRY(check_weights(w, &has_grn));
+    CNX_TRY(cnx_convnext_weights_check(w, &has_grn));
     cpu_backend *b = calloc(1, sizeof *b);
     if (!b)
         return cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "out of memory");

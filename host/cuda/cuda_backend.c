@@ -766,20 +766,10 @@ cnx_status cuda_backend_create(const cnx_convnext_weights *w, cnx_precision prec
     if (max_batch < 1 || input_size < (4 << (w->num_stages - 1)))
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "CUDA backend: batch %d or input size %d too small",
                         max_batch, input_size);
-    if (!(w->head_norm_eps >= 0.0f) || isinf(w->head_norm_eps))
-        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "head LayerNorm epsilon %g: expected a finite "
-                        "value >= 0", (double)w->head_norm_eps);
-    int has_grn = 0;
-    for (int s = 0; s < w->num_stages; s++) {
-        for (int j = 0; j < w->depths[s]; j++) {
-            const cnx_block_weights *bw = &w->blocks[s][j];
-            if (!bw->grn_weight != !bw->grn_bias)
-                return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "block %d.%d has a GRN %s but no %s", s,
-                                j, bw->grn_weight ? "weight" : "bias",
-                                bw->grn_weight ? "bias" : "weight");
-            has_grn = has_grn || bw->grn_weight != NULL;
-        }
-    }
+    int has_grn;
+    cnx_status checked = cnx_convnext_weights_check(w, &has_grn);
+    if (checked != CNX_OK)
+        return checked;
     cuda_backend *b = calloc(1, sizeof *b);
     if (!b)
         return cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "out of memory");
