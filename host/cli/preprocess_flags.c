@@ -18,6 +18,17 @@ int parse_positive_int(const char *text, int max, int *out) {
     return 0;
 }
 
+/* A positive finite number, all of text. Returns 0 or -1. */
+static int parse_positive_double(const char *text, double *out) {
+    char *end;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (end == text || *end != '\0' || errno || !(value > 0.0) || !isfinite(value))
+        return -1;
+    *out = value;
+    return 0;
+}
+
 int parse_float3(const char *text, float out[3]) {
     const char *at = text;
     for (int i = 0; i < 3; i++) {
@@ -86,14 +97,12 @@ int preprocess_overrides_parse(preprocess_overrides *o, int option, const char *
         o->have_interpolation = 1;
         return 1;
     case OPTION_CROP_PCT: {
-        char *end;
-        errno = 0;
-        double pct = strtod(value, &end);
+        double pct;
         if (o->have_resize) {
             fprintf(stderr, "cnx: --resize and --crop-pct both set the resize; give one\n");
             return -1;
         }
-        if (end == value || *end != '\0' || errno || !(pct > 0.0 && pct <= 1.0)) {
+        if (parse_positive_double(value, &pct) != 0 || pct > 1.0) {
             fprintf(stderr, "cnx: --crop-pct: expected a fraction in (0, 1], got '%s'\n", value);
             return -1;
         }
@@ -118,19 +127,14 @@ int preprocess_overrides_parse(preprocess_overrides *o, int option, const char *
     case OPTION_TEST_SIZE:
         o->use_test_size = 1;
         return 1;
-    case OPTION_RESCALE_FACTOR: {
-        char *end;
-        errno = 0;
-        double factor = strtod(value, &end);
-        if (end == value || *end != '\0' || errno || !(factor > 0.0) || !isfinite(factor)) {
+    case OPTION_RESCALE_FACTOR:
+        if (parse_positive_double(value, &o->values.rescale_factor) != 0) {
             fprintf(stderr, "cnx: --rescale-factor: expected a positive number, got '%s'\n",
                     value);
             return -1;
         }
-        o->values.rescale_factor = factor;
         o->have_rescale_factor = 1;
         return 1;
-    }
     }
     return 0;
 }

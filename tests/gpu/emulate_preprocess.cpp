@@ -61,6 +61,8 @@ template <> __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bf
 #define CNX_PREPROCESS_EMULATION
 #include "preprocess.cu"
 
+#include "output_bits.h"
+
 namespace {
 
 constexpr int kFiberStack = 128 * 1024;
@@ -167,8 +169,6 @@ Image noise(int width, int height, uint32_t seed) {
     return im;
 }
 
-size_t dtype_size(cnx_act_dtype dtype) { return dtype == CNX_ACT_F32 ? 4 : 2; }
-
 // Packs the images (plus `extra` descriptors), runs the emulated kernel with
 // the launch arguments cnx_preprocess_forward would pass, and returns the
 // output (n images in `dtype`).
@@ -189,21 +189,6 @@ void *run(const std::vector<Image> &images, const cnx_preprocess &pp, bool nhwc,
     memset(out, 0xa5, bytes); // a value never written shows up
     launch(make_args(out, nhwc, pixels, total, descs.data(), pp), (int)descs.size(), dtype);
     return out;
-}
-
-// The bits an output of `dtype` must hold for the CPU's fp32 value v.
-uint32_t expected_bits(float v, cnx_act_dtype dtype) {
-    uint32_t u = 0;
-    if (dtype == CNX_ACT_F32) {
-        memcpy(&u, &v, 4);
-    } else if (dtype == CNX_ACT_F16) {
-        const __half h = __float2half_rn(v);
-        memcpy(&u, &h, 2);
-    } else {
-        const __nv_bfloat16 h = __float2bfloat16_rn(v);
-        memcpy(&u, &h, 2);
-    }
-    return u;
 }
 
 // Values of images[k] (k in `which`) that differ from cnx_preprocess_image.

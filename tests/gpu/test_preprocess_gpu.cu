@@ -29,6 +29,7 @@
 
 #include "cnx.h"
 #include "device.h"
+#include "output_bits.h"
 #include "preprocess.cuh"
 
 namespace {
@@ -155,22 +156,6 @@ struct DeviceBatch {
 
 const char *dtype_name(cnx_act_dtype t) {
     return t == CNX_ACT_F32 ? "fp32" : t == CNX_ACT_F16 ? "fp16" : "bf16";
-}
-size_t dtype_size(cnx_act_dtype t) { return t == CNX_ACT_F32 ? 4 : 2; }
-
-// The bits the output must hold for the CPU's fp32 value v.
-uint32_t expected_bits(float v, cnx_act_dtype t) {
-    uint32_t u = 0;
-    if (t == CNX_ACT_F32) {
-        memcpy(&u, &v, 4);
-    } else if (t == CNX_ACT_F16) {
-        const __half h = __float2half_rn(v);
-        memcpy(&u, &h, 2);
-    } else {
-        const __nv_bfloat16 h = __float2bfloat16_rn(v);
-        memcpy(&u, &h, 2);
-    }
-    return u;
 }
 
 uint32_t bits_at(const std::vector<uint8_t> &out, size_t index, size_t size) {
