@@ -142,6 +142,21 @@ def main():
     except subprocess.TimeoutExpired:
         check("a folder linking to itself is walked once", False, "hung")
 
+    # A path that is not UTF-8 (a byte 0xff, a lone continuation byte, a
+    # truncated sequence): --json stays valid UTF-8 JSON, the bytes as U+FFFD.
+    odd = os.path.join(os.fsencode(args.work), b"odd-\xff-\x80-\xe2\x82.npy")
+    with open(odd, "wb") as f:
+        np.save(f, batch[0])
+    done = subprocess.run([os.fsencode(CNX), b"classify", b"-w", os.fsencode(weights), b"--json", odd],
+                          capture_output=True)
+    try:
+        parsed = json.loads(done.stdout.decode("utf-8", errors="strict"))
+    except ValueError as e:
+        parsed = {"error": str(e)}
+    check("--json with a non-UTF-8 path is valid JSON, the bad bytes as U+FFFD",
+          done.returncode == 0 and parsed.get("image", "").endswith("odd-\ufffd-\ufffd-\ufffd\ufffd.npy"),
+          f"exit {done.returncode}: {parsed}")
+
     # Labels: a file with the right count names the classes; a wrong count is a usage error.
     labels = os.path.join(args.work, "labels.txt")
     with open(labels, "w") as f:
