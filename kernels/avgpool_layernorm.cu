@@ -4,12 +4,16 @@
 namespace {
 
 constexpr int kThreads = 256;
+constexpr int kScratch = 33; // cnx::block_sum's
+// Without cudaFuncSetAttribute, static plus dynamic shared memory must fit 48 KiB.
+static_assert((CNX_AVGPOOL_LAYERNORM_MAX_CHANNELS + kScratch) * sizeof(float) <= 48 * 1024,
+              "the documented channel limit must fit the shared memory of a block");
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
 avgpool_ln_kernel(T *out, const float *in, int pixels, int C, float eps) {
     CNX_DYNAMIC_SHARED(float, means); // [C]
-    __shared__ float scratch[33];
+    __shared__ float scratch[kScratch];
     const size_t n = blockIdx.x;
     const float *image = in + n * (size_t)pixels * (size_t)C;
     for (int c = threadIdx.x; c < C; c += blockDim.x) {
@@ -49,7 +53,7 @@ extern "C" cudaError_t avgpool_layernorm_forward(void *out, const float *in, int
                                                  int pixels, int channels, float eps,
                                                  cnx_act_dtype dtype, cudaStream_t stream) {
     if (!out || !in || batch < 0 || pixels < 1 || channels < 1 || !(eps >= 0.0f) ||
-        (size_t)channels * sizeof(float) > 48 * 1024)
+        channels > CNX_AVGPOOL_LAYERNORM_MAX_CHANNELS)
         return cudaErrorInvalidValue;
     if (batch == 0)
         return cudaSuccess;

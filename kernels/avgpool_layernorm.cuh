@@ -11,9 +11,14 @@
 extern "C" {
 #endif
 
+/* The most channels a block's 48 KiB of shared memory holds: C floats of
+ * dynamic shared memory plus 33 floats of static scratch. */
+#define CNX_AVGPOOL_LAYERNORM_MAX_CHANNELS 12255
+
 /* in: fp32 [batch, pixels, C]; out: dtype [batch, C]. The pixel sum of a
  * channel runs in pixel order, in fp32, then divides by pixels (as the CPU
- * backend does). C up to 12288; eps >= 0.
+ * backend does). C up to CNX_AVGPOOL_LAYERNORM_MAX_CHANNELS (else
+ * cudaErrorInvalidValue); eps >= 0.
  * Launch: one 256-thread block per image, C floats of shared memory. */
 cudaError_t avgpool_layernorm_forward(void *out, const float *in, int batch, int pixels,
                                       int channels, float eps, cnx_act_dtype dtype,
