@@ -81,9 +81,9 @@ typedef struct cnx_options {
     int cuda_device; /* CUDA device ordinal */
     void *cuda_stream; /* a cudaStream_t of the caller's for the engine's GPU
                         * work, or NULL: the engine makes its own. The
-                        * stream must outlive the engine (or be replaced
-                        * with cnx_engine_set_cuda_stream first). Ignored on
-                        * the CPU. */
+                        * engine never waits on this stream once a call
+                        * has returned: it may be destroyed before the
+                        * engine. Ignored on the CPU. */
     int use_test_size; /* timm checkpoint folders: preprocess with the config's
                         * test_input_size and test_crop_pct, as timm's
                         * resolve_data_config(use_test_size=True) */
@@ -256,12 +256,31 @@ CNX_API void cnx_engine_destroy(cnx_engine *engine);
  * preprocessing it there). These need an engine running on CUDA; on a CPU
  * engine they return CNX_ERROR_UNSUPPORTED. Unlike the host entry points they
  * do not scan the input for NaN or infinity: non-finite input gives
- * non-finite logits. */
+ * non-finite logits.
+ *
+ * Ordering. On the engine's own stream, the work of each call follows what
+ * the calling program queued on the legacy default stream (stream 0: kernels,
+ * cudaMemcpy, including a cudaMemcpy from pageable memory that returned
+ * before its copy ran) before the call. Work on other streams, or on a
+ * per-thread default stream (nvcc --default-stream per-thread), is not
+ * ordered: pass that stream in cnx_options.cuda_stream or
+ * cnx_engine_set_cuda_stream, and the engine's work follows the work queued
+ * there before each call.
+ *
+ * Graph capture. cnx_engine_forward_device on a caller's stream may be
+ * captured into the caller's CUDA graph (cudaStreamBeginCapture on that
+ * stream, any mode): the engine's kernels become nodes of that graph. Warm
+ * the engine up with one uncaptured call of the same batch size first (it
+ * loads the kernels and plans the GEMMs). The graph uses the engine's
+ * buffers: launch it only while the engine lives, and not concurrently with
+ * other calls on the engine. The other entry points wait for their results,
+ * which a capture forbids; they fail during one. */
 
 /* Queues the engine's later GPU work on `cuda_stream` (a cudaStream_t), after
- * the work already queued on the previous one has finished; NULL goes back
- * to the engine's own stream. CUDA graphs are captured anew for the new
- * stream. On a CPU engine NULL is accepted and anything else is
+ * the engine's work already queued on the previous one has finished (the
+ * new stream waits for it on the GPU; the call does not block, and the
+ * previous stream may already be destroyed); NULL goes back to the engine's
+ * own stream. On a CPU engine NULL is accepted and anything else is
  * CNX_ERROR_UNSUPPORTED. */
 CNX_API cnx_status cnx_engine_set_cuda_stream(cnx_engine *engine, void *cuda_stream);
 

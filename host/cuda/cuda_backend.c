@@ -154,8 +154,12 @@ struct cuda_backend {
     float head_norm_eps; /* the head LayerNorm's */
 
     cudaStream_t stream;     /* where work goes */
-    cudaStream_t own_stream; /* ours, or NULL */
+    cudaStream_t own_stream; /* ours; also where graphs are captured */
     int caller_stream;       /* stream is the caller's */
+    int caller_capturing;    /* this call's work goes into a graph the caller captures */
+    cudaEvent_t work_done;   /* recorded after each call's work: what destroy and
+                              * set_stream wait for, never the caller's stream */
+    cudaEvent_t legacy_point; /* the legacy stream's work queued before a call */
 
     cublasLtHandle_t lt;
     cublasLtMatmulPreference_t pref;
@@ -182,6 +186,10 @@ struct cuda_backend {
 
     forward_plan plans[PLAN_SLOTS];
     unsigned long long clock;
+    /* Graphs of plans replaced while the caller captured: destroyed after
+     * the capture, for a destroy may synchronize, which a capture forbids. */
+    cudaGraphExec_t *retired;
+    int retired_count, retired_capacity;
 };
 
 static const char *precision_name(cnx_precision p) {
@@ -561,6 +569,33 @@ static void destroy_gemm_plan(gemm_plan *p) {
     memset(p, 0, sizeof *p);
 }
 
+static void destroy_retired_graphs(cuda_backend *b) {
+    for (int i = 0; i < b->retired_count; i++)
+        cudaGraphExecDestroy(b->retired[i]);
+    b->retired_count = 0;
+}
+
+/* Frees p's graph now, or after the caller's capture. */
+static cnx_status retire_graph(cuda_backend *b, forward_plan *p) {
+    if (!p->graph)
+        return CNX_OK;
+    if (!b->caller_capturing) {
+        cudaGraphExecDestroy(p->graph);
+    } else {
+        if (b->retired_count == b->retired_capacity) {
+            const int capacity = b->retired_capacity ? 2 * b->retired_capacity : PLAN_SLOTS;
+            cudaGraphExec_t *grown = realloc(b->retired, (size_t)capacity * sizeof *grown);
+            if (!grown)
+                return cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "out of memory");
+            b->retired = grown;
+            b->retired_capacity = capacity;
+        }
+        b->retired[b->retired_count++] = p->graph;
+    }
+    p->graph = NULL;
+    return CNX_OK;
+}
+
 static void destroy_plan(forward_plan *p) {
     destroy_gemm_plan(&p->stem);
     destroy_gemm_plan(&p->head);
@@ -643,6 +678,7 @@ static cnx_status get_plan(cuda_backend *b, int n, int height, int width, forwar
         if (!victim || (victim->n && (!p->n || p->last_used < victim->last_used)))
             victim = p;
     }
+    CNX_TRY(retire_graph(b, victim));
     destroy_plan(victim);
     const cnx_status status = build_plan(b, victim, n, height, width);
     if (status != CNX_OK) {
@@ -655,17 +691,6 @@ static cnx_status get_plan(cuda_backend *b, int n, int height, int width, forwar
     victim->last_used = ++b->clock;
     *out = victim;
     return CNX_OK;
-}
-
-static void drop_graphs(cuda_backend *b) {
-    for (int i = 0; i < PLAN_SLOTS; i++) {
-        forward_plan *p = &b->plans[i];
-        if (p->graph)
-            cudaGraphExecDestroy(p->graph);
-        p->graph = NULL;
-        p->runs = 0;
-        p->graph_failed = 0;
-    }
 }
 
 /* -------------------------------------------------------------- create */
@@ -690,10 +715,12 @@ void cuda_backend_destroy(cuda_backend *b) {
     if (!b)
         return;
     cudaSetDevice(b->device);
-    if (b->stream)
-        cudaStreamSynchronize(b->stream); /* nothing of ours may still be running */
+    if (b->work_done)
+        cudaEventSynchronize(b->work_done); /* nothing of ours may still be running */
     for (int i = 0; i < PLAN_SLOTS; i++)
         destroy_plan(&b->plans[i]);
+    destroy_retired_graphs(b);
+    free(b->retired);
     destroy_gemm(&b->stem);
     destroy_gemm(&b->head);
     for (int s = 0; s < CNX_MAX_STAGES; s++) {
@@ -718,6 +745,10 @@ void cuda_backend_destroy(cuda_backend *b) {
         cudaFree(b->weights_arena);
     if (b->own_stream)
         cudaStreamDestroy(b->own_stream);
+    if (b->work_done)
+        cudaEventDestroy(b->work_done);
+    if (b->legacy_point)
+        cudaEventDestroy(b->legacy_point);
     free(b);
 }
 
@@ -726,13 +757,12 @@ static cnx_status setup(cuda_backend *b, const cnx_convnext_weights *w, void *st
     if (!cuda_backend_supported(b->device, why, sizeof why))
         return cnx_fail(CNX_ERROR_NO_DEVICE, "%s", why);
     CUDA_TRY(cudaSetDevice(b->device));
-    if (stream) {
-        b->stream = (cudaStream_t)stream;
-        b->caller_stream = 1;
-    } else {
-        CUDA_TRY(cudaStreamCreateWithFlags(&b->own_stream, cudaStreamNonBlocking));
-        b->stream = b->own_stream;
-    }
+    CUDA_TRY(cudaStreamCreateWithFlags(&b->own_stream, cudaStreamNonBlocking));
+    b->stream = stream ? (cudaStream_t)stream : b->own_stream;
+    b->caller_stream = stream != NULL;
+    CUDA_TRY(cudaEventCreateWithFlags(&b->work_done, cudaEventDisableTiming));
+    CUDA_TRY(cudaEventCreateWithFlags(&b->legacy_point, cudaEventDisableTiming));
+    CUDA_TRY(cudaEventRecord(b->work_done, b->stream)); /* nothing to wait for yet */
     CUBLAS_TRY(cublasLtCreate(&b->lt));
     CUBLAS_TRY(cublasLtMatmulPreferenceCreate(&b->pref));
     const uint64_t workspace = WORKSPACE_BYTES;
@@ -820,17 +850,14 @@ cnx_status cuda_backend_create(const cnx_convnext_weights *w, cnx_precision prec
 
 cnx_status cuda_backend_set_stream(cuda_backend *b, void *stream) {
     CUDA_TRY(cudaSetDevice(b->device));
-    cudaStream_t next = (cudaStream_t)stream;
-    if (!stream) {
-        if (!b->own_stream)
-            CUDA_TRY(cudaStreamCreateWithFlags(&b->own_stream, cudaStreamNonBlocking));
-        next = b->own_stream;
-    }
+    const cudaStream_t next = stream ? (cudaStream_t)stream : b->own_stream;
     if (next == b->stream && b->caller_stream == (stream != NULL))
         return CNX_OK;
-    /* Work queued on the old stream uses the same buffers. */
-    CUDA_TRY(cudaStreamSynchronize(b->stream));
-    drop_graphs(b); /* a graph is captured per stream */
+    /* Work queued on the old stream uses the same buffers: the new stream
+     * waits for it through work_done, never through the old stream, which
+     * the caller may have destroyed by now. Graphs are not tied to a stream
+     * (captured on our own), so they stay. */
+    CUDA_TRY(cudaStreamWaitEvent(next, b->work_done, 0));
     b->stream = next;
     b->caller_stream = stream != NULL;
     return CNX_OK;
@@ -895,11 +922,16 @@ static cnx_status enqueue_body(cuda_backend *b, const forward_plan *p) {
     return CNX_OK;
 }
 
+/* Captures the body into p->graph on our own stream, so that the graph can
+ * be launched on whichever stream the work goes to. */
 static cnx_status capture(cuda_backend *b, forward_plan *p) {
     cudaGraph_t graph = NULL;
-    CUDA_TRY(cudaStreamBeginCapture(b->stream, cudaStreamCaptureModeThreadLocal));
+    const cudaStream_t work_stream = b->stream;
+    CUDA_TRY(cudaStreamBeginCapture(b->own_stream, cudaStreamCaptureModeThreadLocal));
+    b->stream = b->own_stream; /* enqueue_body queues on b->stream */
     const cnx_status status = enqueue_body(b, p);
-    const cudaError_t ended = cudaStreamEndCapture(b->stream, &graph); /* always end it */
+    b->stream = work_stream;
+    const cudaError_t ended = cudaStreamEndCapture(b->own_stream, &graph); /* always end it */
     if (status != CNX_OK || ended != cudaSuccess) {
         if (graph)
             cudaGraphDestroy(graph);
@@ -917,21 +949,18 @@ static cnx_status capture(cuda_backend *b, forward_plan *p) {
 }
 
 static cnx_status run_body(cuda_backend *b, forward_plan *p) {
+    /* A stream the caller is capturing takes our kernels as they are: a
+     * graph cannot be launched into a capture. */
+    if (b->caller_capturing)
+        return enqueue_body(b, p);
     if (p->graph) {
         CUDA_TRY(cudaGraphLaunch(p->graph, b->stream));
         p->runs++;
         return CNX_OK;
     }
-    /* The first run on a stream is eager: it loads every kernel, which a
-     * capture should not have to do. The legacy default stream cannot be
-     * captured, and a stream the caller is capturing takes our work as it is. */
-    int want_graph = b->graphs && !p->graph_failed && p->runs >= 1 && b->stream != NULL;
-    if (want_graph) {
-        enum cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
-        CUDA_TRY(cudaStreamIsCapturing(b->stream, &capturing));
-        want_graph = capturing == cudaStreamCaptureStatusNone;
-    }
-    if (want_graph) {
+    /* The first run of a plan is eager: it loads every kernel, which a
+     * capture should not have to do. */
+    if (b->graphs && !p->graph_failed && p->runs >= 1) {
         if (capture(b, p) == CNX_OK) {
             CUDA_TRY(cudaGraphLaunch(p->graph, b->stream));
             p->runs++;
@@ -945,6 +974,35 @@ static cnx_status run_body(cuda_backend *b, forward_plan *p) {
     }
     CNX_TRY(enqueue_body(b, p));
     p->runs++;
+    return CNX_OK;
+}
+
+/* The start of every call that queues work: the device, whether the
+ * caller is capturing its stream, and the order after the caller's work.
+ * On our own stream the work waits for what the caller queued on the legacy
+ * default stream before the call (libcnx uses the legacy default stream, so
+ * stream 0 here is it), as work on a blocking stream would; on the caller's
+ * stream, the stream's order is the contract. */
+static cnx_status begin_call(cuda_backend *b) {
+    CUDA_TRY(cudaSetDevice(b->device));
+    enum cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    if (b->caller_stream)
+        CUDA_TRY(cudaStreamIsCapturing(b->stream, &capturing));
+    b->caller_capturing = capturing != cudaStreamCaptureStatusNone;
+    if (!b->caller_capturing)
+        destroy_retired_graphs(b);
+    if (!b->caller_stream) {
+        CUDA_TRY(cudaEventRecord(b->legacy_point, NULL));
+        CUDA_TRY(cudaStreamWaitEvent(b->stream, b->legacy_point, 0));
+    }
+    return CNX_OK;
+}
+
+/* The end of every call that queued work: work_done marks it (a capture
+ * has nothing to mark: the caller's graph runs when the caller says). */
+static cnx_status end_call(cuda_backend *b) {
+    if (!b->caller_capturing)
+        CUDA_TRY(cudaEventRecord(b->work_done, b->stream));
     return CNX_OK;
 }
 
@@ -969,7 +1027,6 @@ static cnx_status check_call(const cuda_backend *b, const float *input, int n, i
 static cnx_status forward_to_logits(cuda_backend *b, const float *input, int input_on_device,
                                     int n, int height, int width) {
     CNX_TRY(check_call(b, input, n, height, width));
-    CUDA_TRY(cudaSetDevice(b->device));
     forward_plan *p;
     CNX_TRY(get_plan(b, n, height, width, &p));
     const float *source = input;
@@ -987,11 +1044,13 @@ cnx_status cuda_backend_forward(cuda_backend *b, const float *input, int input_o
                                 int height, int width, float *logits, int logits_on_device) {
     if (!logits)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "CUDA forward: NULL logits");
+    CNX_TRY(begin_call(b));
     CNX_TRY(forward_to_logits(b, input, input_on_device, n, height, width));
     const size_t bytes = (size_t)n * b->classes * sizeof(float);
     CUDA_TRY(cudaMemcpyAsync(logits, b->logits, bytes,
                              logits_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyDeviceToHost,
                              b->stream));
+    CNX_TRY(end_call(b));
     if (!logits_on_device || !b->caller_stream)
         CUDA_TRY(cudaStreamSynchronize(b->stream));
     return CNX_OK;
@@ -1001,10 +1060,12 @@ cnx_status cuda_backend_classify(cuda_backend *b, const float *input, int input_
                                  int height, int width, int k, cnx_prediction *top) {
     if (!top || k < 1 || k > b->classes)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "classify: k = %d, expected 1..%d", k, b->classes);
+    CNX_TRY(begin_call(b));
     CNX_TRY(forward_to_logits(b, input, input_on_device, n, height, width));
     CUDA_TRY(softmax_topk_forward(b->top, b->probs, b->logits, n, b->classes, k, b->stream));
     CUDA_TRY(cudaMemcpyAsync(top, b->top, (size_t)n * k * sizeof(cnx_prediction),
                              cudaMemcpyDeviceToHost, b->stream));
+    CNX_TRY(end_call(b));
     CUDA_TRY(cudaStreamSynchronize(b->stream));
     for (int i = 0; i < n; i++)
         if (top[(size_t)i * k].class_index < 0)
@@ -1025,7 +1086,7 @@ cnx_status cuda_backend_enqueue_pixels(cuda_backend *b, const uint8_t *pixels, u
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT,
                         "classify: k = %d (expected 0..%d) with %s", k, b->classes,
                         k > 0 ? "no output for the top-k" : "no logits either");
-    CUDA_TRY(cudaSetDevice(b->device));
+    CNX_TRY(begin_call(b));
     const int crop = params->crop;
     /* The model's input straight into the input buffer, in the layout and
      * type forward_to_logits takes from the caller. */
@@ -1041,7 +1102,7 @@ cnx_status cuda_backend_enqueue_pixels(cuda_backend *b, const uint8_t *pixels, u
     if (logits)
         CUDA_TRY(cudaMemcpyAsync(logits, b->logits, (size_t)n * b->classes * sizeof(float),
                                  cudaMemcpyDeviceToHost, b->stream));
-    return CNX_OK;
+    return end_call(b);
 }
 
 #else

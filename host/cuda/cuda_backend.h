@@ -15,12 +15,18 @@
  * precision the residual stream, LayerNorm and GRN statistics, GELU, GRN,
  * softmax and all sums are fp32.
  *
- * Graphs: a plan runs eagerly the first time on a stream (which also loads
- * every kernel), is captured into a CUDA graph the second time, and replays
- * the graph after that. Changing the stream drops the graphs; a stream that
- * cannot be captured (the legacy default stream, or one the caller is
- * capturing) runs eagerly. CNX_CUDA_GRAPHS=0 in the environment at creation
- * turns graphs off.
+ * Graphs: a plan runs eagerly the first time (which also loads every
+ * kernel), is captured into a CUDA graph the second time, on the backend's
+ * own stream, and that graph is launched on whichever stream the work goes
+ * to after that. While the caller captures its stream, the work is queued
+ * eagerly into the caller's capture (a graph cannot be launched into one).
+ * CNX_CUDA_GRAPHS=0 in the environment at creation turns graphs off.
+ *
+ * Ordering: on the backend's own stream, each call's work follows what the
+ * caller queued on the legacy default stream before the call; on a caller's
+ * stream it follows that stream's earlier work. Destroying the backend or
+ * changing its stream waits for the backend's own work (an event), never
+ * for the caller's stream, which may be gone by then.
  *
  * Only the engine (host/engine/) calls this, one call at a time per backend. */
 #ifndef CNX_HOST_CUDA_BACKEND_H

@@ -6,16 +6,33 @@
 // all meet at the same barrier fails the test.
 //
 // Streams. By default (mode "sync") work runs when it is queued, as before.
+// The legacy default stream (stream 0) is a stream like the others, with
+// CUDA's implicit ordering: its work waits for the blocking streams' work
+// queued before it, and their later work waits for its.
 // emu_set_stream_mode("deferred") keeps each stream's work queued until
 // something waits for it (cudaStreamSynchronize, cudaEventSynchronize, a
 // cudaStreamWaitEvent'ed stream reaching that point, cudaDeviceSynchronize,
-// cudaFree / cudaFreeHost, which synchronize the device): the latest
+// cudaFree / cudaFreeHost, which synchronize the device; the synchronous
+// cudaMemcpy, which returns before its copy has run only from pageable host
+// memory (staged) and device to device, as CUDA's): the latest
 // schedule CUDA allows, so that a result read before its stream was waited
 // for is stale or NaN (a copy to host memory poisons its destination with
 // 0xff bytes when it is queued), and a host buffer changed before the copy
 // that reads it has run shows up as the changed data. "random:SEED" is
 // "deferred" plus, at each call, a random amount of progress on random
 // streams: other legal interleavings of the streams' work.
+//
+// Stream capture (ThreadLocal and Global modes) refuses what CUDA refuses:
+// cudaMalloc, cudaFree, cudaHostAlloc, cudaFreeHost and cudaDeviceSynchronize
+// (cudaErrorStreamCaptureUnsupported), cudaStreamSynchronize and
+// cudaStreamQuery on the capturing stream (the same), and any use of the
+// legacy stream, the synchronous cudaMemcpy included
+// (cudaErrorStreamCaptureImplicit); the capture is then invalidated and
+// cudaStreamEndCapture fails, as CUDA's does.
+//
+// Devices: one, or emu_set_device_count(n) for n; each thread has its
+// current device (cudaSetDevice), and emu_devices_touched() tells which
+// devices a context was made on (allocations, streams, events, launches).
 //
 // Misuse that CUDA leaves undefined or that a real GPU would only show as a
 // rare wrong result fails at once (die): copies whose pointers are not on
@@ -62,6 +79,16 @@
     fprintf(stderr, "emulation: %s\n", what);
     fflush(stdout);
     abort();
+}
+
+// The emulated devices: all alike (sm_90), all backed by host memory.
+static int device_count = 1;
+static thread_local int current_device = 0; // as CUDA's: per host thread, 0 at first
+static unsigned devices_touched;            // bit d: a context was made on device d
+
+// A call that makes (or uses) a context on the current device.
+static void touch_device() {
+    devices_touched |= 1u << current_device;
 }
 
 // One thread at a time in the emulation (kernels run on the calling thread).
@@ -309,6 +336,8 @@ struct CUstream_st {
     bool blocking;        // created without cudaStreamNonBlocking
     bool dead = false;    // destroyed (kept, so that a later use is caught)
     bool capturing = false;
+    cudaStreamCaptureMode capture_mode = cudaStreamCaptureModeGlobal;
+    bool capture_invalidated = false; // a refused call during the capture
     bool running = false; // one of its ops is running now
     CUgraph_st *graph = nullptr;
     uint64_t submitted = 0, completed = 0; // ops queued / run, ever
@@ -317,7 +346,7 @@ struct CUstream_st {
 struct CUevent_st {
     bool dead = false;
     bool recorded = false;
-    uint64_t stream_id = 0; // 0: the legacy stream (complete when recorded)
+    uint64_t stream_id = 0; // 0: the legacy stream
     uint64_t target = 0;    // complete once the stream has run this many ops
 };
 
@@ -328,8 +357,16 @@ Mode mode = SYNC;
 uint64_t random_state = 1;
 bool mode_read = false;
 
+CUstream_st make_legacy_stream() {
+    CUstream_st s;
+    s.id = 0;
+    s.blocking = true;
+    return s;
+}
+
 uint64_t next_stream_id = 1;
-std::map<uint64_t, CUstream_st *> streams; // live ones, by id
+std::map<uint64_t, CUstream_st *> streams; // live ones, by id; 0 is the legacy stream
+CUstream_st legacy_stream = make_legacy_stream();
 std::vector<std::unique_ptr<CUstream_st>> dead_streams;
 std::set<CUevent_st *> events; // live ones
 std::vector<std::unique_ptr<CUevent_st>> dead_events;
@@ -377,6 +414,29 @@ void check_event(cudaEvent_t e, const char *call) {
 
 int ops_depth = 0; // > 0 while a stream op runs
 
+CUstream_st *legacy() {
+    streams[0] = &legacy_stream;
+    return &legacy_stream;
+}
+
+// Whether a capture that refuses unsafe calls is under way.
+bool strict_capture() {
+    for (auto &kv : streams)
+        if (kv.second->capturing && kv.second->capture_mode != cudaStreamCaptureModeRelaxed)
+            return true;
+    return false;
+}
+
+// A call that stream capture refuses: every strict capture is invalidated,
+// and the call fails with `error`.
+cudaError_t refused_in_capture(cudaError_t error) {
+    for (auto &kv : streams)
+        if (kv.second->capturing && kv.second->capture_mode != cudaStreamCaptureModeRelaxed)
+            kv.second->capture_invalidated = true;
+    last_error = error;
+    return error;
+}
+
 void run_one(CUstream_st *s) {
     std::function<void()> op = std::move(s->pending.front());
     s->pending.pop_front();
@@ -420,16 +480,6 @@ void flush_all() {
     }
 }
 
-// The legacy default stream waits for the blocking streams' work.
-void flush_blocking() {
-    std::vector<uint64_t> ids;
-    for (auto &kv : streams)
-        if (kv.second->blocking)
-            ids.push_back(kv.first);
-    for (uint64_t id : ids)
-        run_until(id, streams.count(id) ? streams[id]->submitted : 0);
-}
-
 // "random": some progress on some stream, as a GPU makes while the host works.
 void maybe_progress() {
     if (mode != RANDOM || ops_depth > 0 || streams.empty())
@@ -471,26 +521,53 @@ bool inject(const char *call, cudaError_t *error) {
             return injected_;                                                  \
     } while (0)
 
+void enqueue(CUstream_st *s, std::function<void()> op) {
+    s->pending.push_back(std::move(op));
+    s->submitted++;
+}
+
+// CUDA's implicit ordering around the legacy stream, as a wait queued before
+// an op of s: legacy work waits for the blocking streams' work queued so
+// far; a blocking stream's work waits for the legacy stream's.
+void enqueue_implicit_waits(CUstream_st *s) {
+    if (s->id == 0) {
+        std::vector<std::pair<uint64_t, uint64_t>> targets;
+        for (auto &kv : streams)
+            if (kv.first != 0 && kv.second->blocking && kv.second->completed < kv.second->submitted)
+                targets.emplace_back(kv.first, kv.second->submitted);
+        if (!targets.empty())
+            enqueue(s, [targets]() {
+                for (const auto &t : targets)
+                    run_until(t.first, t.second);
+            });
+    } else if (s->blocking) {
+        CUstream_st *l = legacy();
+        if (l->completed < l->submitted) {
+            const uint64_t target = l->submitted;
+            enqueue(s, [target]() { run_until(0, target); });
+        }
+    }
+}
+
 // Runs op now, queues it on the stream, or records it when the stream is
-// being captured.
+// being captured. An op for the legacy stream during a strict capture is
+// refused (last_error), as CUDA refuses it.
 void submit(cudaStream_t stream, std::function<void()> op) {
     read_mode();
     if (stream && stream->capturing) {
         stream->graph->ops.push_back(std::move(op));
         return;
     }
-    if (!stream) { // the legacy default stream: synchronous here
-        if (mode != SYNC)
-            flush_blocking();
-        ops_depth++;
-        op();
-        ops_depth--;
+    if (!stream && strict_capture()) {
+        refused_in_capture(cudaErrorStreamCaptureImplicit);
         return;
     }
-    stream->pending.push_back(std::move(op));
-    stream->submitted++;
+    CUstream_st *s = stream ? stream : legacy();
+    if (mode != SYNC)
+        enqueue_implicit_waits(s);
+    enqueue(s, std::move(op));
     if (mode == SYNC)
-        flush(stream);
+        flush(s);
     else
         maybe_progress();
 }
@@ -612,6 +689,23 @@ extern "C" void emu_fail_call(const char *call, long after, int error) {
     fail_error = (cudaError_t)error;
 }
 
+/* How many devices the emulation has (1 to 8; 1 at first). */
+extern "C" void emu_set_device_count(int count) {
+    EMU_LOCK;
+    if (count < 1 || count > 8)
+        die("emu_set_device_count: 1 to 8 devices");
+    device_count = count;
+}
+
+/* The devices that a context was made on since the last call (bit d for
+ * device d): allocations, streams, events and launches make one. */
+extern "C" unsigned emu_devices_touched(void) {
+    EMU_LOCK;
+    const unsigned touched = devices_touched;
+    devices_touched = 0;
+    return touched;
+}
+
 /* What is still allocated or alive in the emulated runtime: for leak checks.
  * Any pointer may be NULL. */
 extern "C" void emu_live(long *device_allocations, long *host_allocations_out, long *streams_out,
@@ -622,7 +716,7 @@ extern "C" void emu_live(long *device_allocations, long *host_allocations_out, l
     if (host_allocations_out)
         *host_allocations_out = (long)host_allocations.size();
     if (streams_out)
-        *streams_out = (long)streams.size();
+        *streams_out = (long)(streams.size() - streams.count(0)); // not the legacy stream
     if (events_out)
         *events_out = (long)events.size();
     if (graphs_out)
@@ -633,6 +727,7 @@ void emu::launch(dim3 grid, dim3 block, size_t shared, cudaStream_t stream,
                  std::function<void()> body) {
     EMU_LOCK;
     check_stream(stream, "kernel launch");
+    touch_device();
     if (block.y != 1 || block.z != 1)
         die("a 2D or 3D block (not emulated: the kernels use 1D blocks)");
     if (block.x < 1 || block.x > 1024 || grid.x < 1 || grid.x > 0x7fffffffu || grid.y < 1 ||
@@ -677,11 +772,11 @@ const char *emu_cudaGetErrorName(cudaError_t e) {
 // ------------------------------------------------- the emulated device
 
 cudaError_t emu_cudaGetDeviceCount(int *count) {
-    *count = 1;
+    *count = device_count;
     return cudaSuccess;
 }
 cudaError_t emu_cudaGetDeviceProperties(cudaDeviceProp *prop, int device) {
-    if (device != 0)
+    if (device < 0 || device >= device_count)
         return last_error = cudaErrorInvalidDevice, cudaErrorInvalidDevice;
     memset(prop, 0, sizeof *prop);
     snprintf(prop->name, sizeof prop->name, "Emulated CUDA device (CPU)");
@@ -703,10 +798,13 @@ cudaError_t emu_cudaGetDeviceProperties(cudaDeviceProp *prop, int device) {
     return cudaSuccess;
 }
 cudaError_t emu_cudaSetDevice(int device) {
-    return device == 0 ? cudaSuccess : (last_error = cudaErrorInvalidDevice, cudaErrorInvalidDevice);
+    if (device < 0 || device >= device_count)
+        return last_error = cudaErrorInvalidDevice, cudaErrorInvalidDevice;
+    current_device = device;
+    return cudaSuccess;
 }
 cudaError_t emu_cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device) {
-    if (device != 0)
+    if (device < 0 || device >= device_count)
         return last_error = cudaErrorInvalidDevice, cudaErrorInvalidDevice;
     *value = attr == cudaDevAttrComputeCapabilityMajor ? 9 : 0;
     return cudaSuccess;
@@ -718,6 +816,7 @@ cudaError_t emu_cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned flags) 
     EMU_LOCK;
     if (flags & ~(unsigned)cudaStreamNonBlocking)
         return last_error = cudaErrorInvalidValue, cudaErrorInvalidValue;
+    touch_device();
     CUstream_st *s = new CUstream_st;
     s->id = next_stream_id++;
     s->blocking = !(flags & cudaStreamNonBlocking);
@@ -746,22 +845,27 @@ cudaError_t emu_cudaStreamSynchronize(cudaStream_t stream) {
     EMU_LOCK;
     check_stream(stream, "cudaStreamSynchronize");
     if (stream && stream->capturing)
-        return cudaErrorStreamCaptureUnsupported;
+        return refused_in_capture(cudaErrorStreamCaptureUnsupported);
+    if (!stream && strict_capture())
+        return refused_in_capture(cudaErrorStreamCaptureImplicit);
     EMU_INJECT("cudaStreamSynchronize");
-    if (stream)
-        flush(stream);
-    else if (mode != SYNC)
-        flush_blocking();
+    if (!stream)
+        submit(nullptr, []() {}); // the legacy stream's point includes the blocking streams' work
+    flush(stream ? stream : legacy());
     return cudaSuccess;
 }
 cudaError_t emu_cudaStreamQuery(cudaStream_t stream) {
     EMU_LOCK;
     check_stream(stream, "cudaStreamQuery");
+    if (stream && stream->capturing)
+        return refused_in_capture(cudaErrorStreamCaptureUnsupported);
     maybe_progress();
-    return !stream || stream->pending.empty() ? cudaSuccess : cudaErrorNotReady;
+    return (stream ? stream : legacy())->pending.empty() ? cudaSuccess : cudaErrorNotReady;
 }
 cudaError_t emu_cudaDeviceSynchronize(void) {
     EMU_LOCK;
+    if (strict_capture())
+        return refused_in_capture(cudaErrorStreamCaptureUnsupported);
     flush_all();
     return cudaSuccess;
 }
@@ -774,6 +878,7 @@ cudaError_t emu_cudaEventCreateWithFlags(cudaEvent_t *event, unsigned flags) {
     if ((flags & ~known) ||
         ((flags & cudaEventInterprocess) && !(flags & cudaEventDisableTiming)))
         return last_error = cudaErrorInvalidValue, cudaErrorInvalidValue;
+    touch_device();
     CUevent_st *e = new CUevent_st;
     events.insert(e);
     *event = e;
@@ -799,12 +904,15 @@ cudaError_t emu_cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
     check_stream(stream, "cudaEventRecord");
     if (stream && stream->capturing)
         die("cudaEventRecord into a capturing stream (not emulated; cnx does not do it)");
+    if (!stream && strict_capture())
+        return refused_in_capture(cudaErrorStreamCaptureImplicit);
     EMU_INJECT("cudaEventRecord");
+    if (!stream)
+        submit(nullptr, []() {}); // the legacy stream's point includes the blocking streams' work
+    const CUstream_st *s = stream ? stream : legacy();
     event->recorded = true;
-    event->stream_id = stream ? stream->id : 0;
-    event->target = stream ? stream->submitted : 0;
-    if (!stream && mode != SYNC)
-        flush_blocking(); // the legacy stream's point includes the blocking streams' work
+    event->stream_id = s->id;
+    event->target = s->submitted;
     maybe_progress();
     return cudaSuccess;
 }
@@ -853,6 +961,9 @@ cudaError_t emu_cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsi
 
 cudaError_t emu_cudaMalloc(void **p, size_t bytes) {
     EMU_LOCK;
+    if (strict_capture())
+        return refused_in_capture(cudaErrorStreamCaptureUnsupported);
+    touch_device();
     EMU_INJECT("cudaMalloc");
     // 256-byte aligned, ending at an inaccessible page, filled with NaN bytes.
     *p = map_guarded(allocations, bytes, 256, 0xff);
@@ -864,6 +975,8 @@ cudaError_t emu_cudaFree(void *p) {
     EMU_LOCK;
     if (!p)
         return cudaSuccess;
+    if (strict_capture())
+        return refused_in_capture(cudaErrorStreamCaptureUnsupported);
     auto it = allocations.find((uintptr_t)p);
     if (it == allocations.end())
         die(host_allocations.count((uintptr_t)p) ? "cudaFree of page-locked host memory (use cudaFreeHost)"
@@ -878,6 +991,9 @@ cudaError_t emu_cudaHostAlloc(void **p, size_t bytes, unsigned flags) {
     const unsigned known = cudaHostAllocPortable | cudaHostAllocMapped | cudaHostAllocWriteCombined;
     if (flags & ~known)
         return last_error = cudaErrorInvalidValue, cudaErrorInvalidValue;
+    if (strict_capture())
+        return refused_in_capture(cudaErrorStreamCaptureUnsupported);
+    touch_device();
     if (bytes == 0) { // cnx never asks for 0 bytes (host_memory_alloc makes it 1)
         *p = nullptr;
         return last_error = cudaErrorInvalidValue, cudaErrorInvalidValue;
@@ -896,6 +1012,8 @@ cudaError_t emu_cudaFreeHost(void *p) {
     EMU_LOCK;
     if (!p)
         return cudaSuccess;
+    if (strict_capture())
+        return refused_in_capture(cudaErrorStreamCaptureUnsupported);
     auto it = host_allocations.find((uintptr_t)p);
     if (it == host_allocations.end())
         die(allocations.count((uintptr_t)p) ? "cudaFreeHost of device memory (use cudaFree)"
@@ -910,6 +1028,8 @@ cudaError_t emu_cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMe
     EMU_LOCK;
     read_mode();
     check_stream(stream, "cudaMemcpyAsync");
+    if (!stream && strict_capture())
+        return refused_in_capture(cudaErrorStreamCaptureImplicit);
     EMU_INJECT("cudaMemcpyAsync");
     if (bytes == 0)
         return cudaSuccess; // CUDA copies nothing and checks no pointer
@@ -927,7 +1047,7 @@ cudaError_t emu_cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMe
     const bool capturing = stream && stream->capturing;
     if (capturing && ((!dst_device && !dst_pinned) || (!src_device && !src_pinned)))
         die("cudaMemcpyAsync with pageable host memory in a stream capture (CUDA refuses it)");
-    if (mode != SYNC && !capturing && stream) {
+    if (mode != SYNC && !capturing) {
         if (!src_device && !src_pinned) {
             // Pageable source: CUDA stages it before the call returns.
             auto staged = std::make_shared<std::vector<unsigned char>>(
@@ -941,8 +1061,22 @@ cudaError_t emu_cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMe
     submit(stream, [=]() { memcpy(dst, src, bytes); });
     return cudaSuccess;
 }
+// On the legacy stream; returns once the copy is done, except from pageable
+// host memory to the device (staged, the DMA still to come) and from device
+// to device (no host synchronization), as CUDA's synchronous cudaMemcpy.
 cudaError_t emu_cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
-    return emu_cudaMemcpyAsync(dst, src, bytes, kind, nullptr);
+    EMU_LOCK;
+    const cudaError_t queued = emu_cudaMemcpyAsync(dst, src, bytes, kind, nullptr);
+    if (queued != cudaSuccess || bytes == 0)
+        return queued;
+    const bool src_device = kind == cudaMemcpyDefault ? is_device(src, 1)
+                            : kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+    const bool dst_device = kind == cudaMemcpyDefault ? is_device(dst, 1)
+                            : kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+    const bool staged = !src_device && dst_device && !find(host_allocations, src);
+    if (!staged && !(src_device && dst_device))
+        flush(legacy());
+    return cudaSuccess;
 }
 cudaError_t emu_cudaGetLastError(void) {
     const cudaError_t e = (cudaError_t)last_error;
@@ -955,12 +1089,16 @@ cudaError_t emu_cudaPeekAtLastError(void) {
 
 // ------------------------------------------------------------- graphs
 
-cudaError_t emu_cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
+cudaError_t emu_cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode capture_mode) {
     EMU_LOCK;
     check_stream(stream, "cudaStreamBeginCapture");
-    if (!stream || stream->capturing)
-        return cudaErrorIllegalState;
+    if (!stream)
+        return last_error = cudaErrorStreamCaptureUnsupported, cudaErrorStreamCaptureUnsupported;
+    if (stream->capturing)
+        return last_error = cudaErrorIllegalState, cudaErrorIllegalState;
     stream->capturing = true;
+    stream->capture_mode = capture_mode;
+    stream->capture_invalidated = false;
     stream->graph = new CUgraph_st;
     live_graphs++;
     return cudaSuccess;
@@ -971,6 +1109,13 @@ cudaError_t emu_cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph) {
     if (!stream || !stream->capturing)
         return cudaErrorIllegalState;
     stream->capturing = false;
+    if (stream->capture_invalidated) { // CUDA gives no graph for an invalidated capture
+        delete stream->graph;
+        live_graphs--;
+        stream->graph = nullptr;
+        *graph = nullptr;
+        return last_error = cudaErrorStreamCaptureInvalidated, cudaErrorStreamCaptureInvalidated;
+    }
     captures++;
     *graph = stream->graph;
     stream->graph = nullptr;
@@ -979,7 +1124,9 @@ cudaError_t emu_cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph) {
 cudaError_t emu_cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus *status) {
     EMU_LOCK;
     check_stream(stream, "cudaStreamIsCapturing");
-    *status = stream && stream->capturing ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
+    *status = !stream || !stream->capturing ? cudaStreamCaptureStatusNone
+              : stream->capture_invalidated ? cudaStreamCaptureStatusInvalidated
+                                            : cudaStreamCaptureStatusActive;
     return cudaSuccess;
 }
 cudaError_t emu_cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long) {
@@ -1003,8 +1150,8 @@ cudaError_t emu_cudaGraphExecDestroy(cudaGraphExec_t exec) {
 cudaError_t emu_cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
     EMU_LOCK;
     check_stream(stream, "cudaGraphLaunch");
-    if (stream && stream->capturing)
-        die("graph launch into a capturing stream");
+    if (stream && stream->capturing) // CUDA refuses it
+        return refused_in_capture(cudaErrorStreamCaptureUnsupported);
     graph_launches++;
     std::vector<std::function<void()>> ops = exec->ops;
     submit(stream, [ops]() {
