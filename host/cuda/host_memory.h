@@ -6,11 +6,13 @@
 
 #include <stddef.h>
 
-/* bytes of page-locked memory when page_locked (and this build has CUDA),
- * else ordinary memory. NULL when none could be had. */
-void *host_memory_alloc(size_t bytes, int page_locked);
+/* bytes of page-locked memory for CUDA device cuda_device (made current on
+ * the calling thread first: page-locking makes a context on the current
+ * device, and a decode thread's is device 0), or ordinary memory when
+ * cuda_device < 0 or this build has no CUDA. NULL when none could be had. */
+void *host_memory_alloc(size_t bytes, int cuda_device);
 
-/* Frees what host_memory_alloc returned with the same page_locked. */
-void host_memory_free(void *memory, int page_locked);
+/* Frees what host_memory_alloc returned, with the same cuda_device. */
+void host_memory_free(void *memory, int cuda_device);
 
 #endif

@@ -152,11 +152,11 @@ typedef struct {
 static cnx_status reserve_batch(cnx_engine *engine, int capacity, const cnx_preprocess *params,
                                 int k, image_batch **out) {
     image_batch *batch = &engine->images;
-    const int for_device = engine->cuda != NULL;
+    const int cuda_device = engine->cuda ? engine->options.cuda_device : -1;
     if (batch->capacity < capacity || batch->params.crop != params->crop ||
         batch->max_k < k) {
         image_batch_free(batch);
-        CNX_TRY(image_batch_init(batch, capacity, for_device, params, engine->weights.num_classes,
+        CNX_TRY(image_batch_init(batch, capacity, cuda_device, params, engine->weights.num_classes,
                                  k > 5 ? k : 5));
     }
     batch->params = *params;

@@ -260,7 +260,8 @@ static cnx_status make_ring(pipeline *p) {
     for (int s = 0; s < RING; s++) {
         p->ring[s].number = SIZE_MAX;
         if ((size_t)s < p->batches)
-            CNX_TRY(image_batch_init(&p->ring[s].batch, p->batch_size, p->engine->cuda != NULL, params,
+            CNX_TRY(image_batch_init(&p->ring[s].batch, p->batch_size,
+                                     p->engine->cuda ? p->engine->options.cuda_device : -1, params,
                                      p->engine->weights.num_classes, p->options.k));
     }
     return CNX_OK;

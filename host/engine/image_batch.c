@@ -28,10 +28,10 @@ void image_batch_free(image_batch *b) {
     cuda_upload_destroy(b->upload);
 #endif
     image_batch_reset(b, 0); /* frees the images that waited */
-    host_memory_free(b->pixels, b->for_device);
-    host_memory_free(b->descs, b->for_device);
-    host_memory_free(b->top, b->for_device);
-    host_memory_free(b->logits, b->for_device);
+    host_memory_free(b->pixels, b->cuda_device);
+    host_memory_free(b->descs, b->cuda_device);
+    host_memory_free(b->top, b->cuda_device);
+    host_memory_free(b->logits, b->cuda_device);
     free(b->inputs);
     free(b->waiting);
     free(b->owned);
@@ -43,11 +43,12 @@ void image_batch_free(image_batch *b) {
     memset(b, 0, sizeof *b);
 }
 
-cnx_status image_batch_init(image_batch *b, int capacity, int for_device,
+cnx_status image_batch_init(image_batch *b, int capacity, int cuda_device,
                             const cnx_preprocess *params, int classes, int max_k) {
     memset(b, 0, sizeof *b);
     b->capacity = capacity;
-    b->for_device = for_device;
+    b->for_device = cuda_device >= 0;
+    b->cuda_device = cuda_device;
     b->params = *params;
     b->classes = classes;
     b->max_k = max_k;
@@ -58,13 +59,13 @@ cnx_status image_batch_init(image_batch *b, int capacity, int for_device,
     b->row = calloc(n, sizeof *b->row);
     b->name = calloc(n, sizeof *b->name);
     int ok = b->status && b->error && b->row && b->name;
-    b->top = host_memory_alloc(n * (max_k > 0 ? max_k : 1) * sizeof *b->top, for_device);
-    b->logits = host_memory_alloc(n * classes * sizeof *b->logits, for_device);
+    b->top = host_memory_alloc(n * (max_k > 0 ? max_k : 1) * sizeof *b->top, cuda_device);
+    b->logits = host_memory_alloc(n * classes * sizeof *b->logits, cuda_device);
     ok = ok && b->top && b->logits;
-    if (for_device) {
+    if (b->for_device) {
         b->pixel_capacity = n * INITIAL_PIXEL_BYTES_PER_IMAGE;
-        b->pixels = host_memory_alloc(b->pixel_capacity, 1);
-        b->descs = host_memory_alloc(n * sizeof *b->descs, 1);
+        b->pixels = host_memory_alloc(b->pixel_capacity, cuda_device);
+        b->descs = host_memory_alloc(n * sizeof *b->descs, cuda_device);
         b->waiting = calloc(n, sizeof *b->waiting);
         b->owned = calloc(n, sizeof *b->owned);
         ok = ok && b->pixels && b->descs && b->waiting && b->owned;
@@ -75,7 +76,7 @@ cnx_status image_batch_init(image_batch *b, int capacity, int for_device,
     if (!ok) {
         image_batch_free(b);
         return cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "out of %smemory for a batch of %d images",
-                        for_device ? "page-locked " : "", capacity);
+                        b->for_device ? "page-locked " : "", capacity);
     }
     return CNX_OK;
 }
@@ -181,11 +182,11 @@ static int grow_pixels(image_batch *b, uint64_t more) {
     uint64_t capacity = b->pixel_capacity * 2;
     if (capacity < b->pixel_used + more)
         capacity = b->pixel_used + more;
-    uint8_t *grown = host_memory_alloc(capacity, 1);
+    uint8_t *grown = host_memory_alloc(capacity, b->cuda_device);
     if (!grown)
         return -1;
     memcpy(grown, b->pixels, b->pixel_used);
-    host_memory_free(b->pixels, 1);
+    host_memory_free(b->pixels, b->cuda_device);
     b->pixels = grown;
     b->pixel_capacity = capacity;
     return 0;

@@ -22,7 +22,8 @@ enum { IMAGE_BATCH_ERROR_SIZE = 512 };
 
 typedef struct image_batch {
     int capacity;   /* images at most */
-    int for_device; /* RGB8 packed for the GPU, else model inputs for the CPU */
+    int for_device;  /* RGB8 packed for the GPU, else model inputs for the CPU */
+    int cuda_device; /* the GPU's ordinal, or -1 */
     cnx_preprocess params;
     int classes, max_k;
 
@@ -54,8 +55,9 @@ typedef struct image_batch {
 } image_batch;
 
 /* params must already be valid (cnx_preprocess_image would accept them).
- * max_k: the most predictions per image that will be asked for. */
-cnx_status image_batch_init(image_batch *batch, int capacity, int for_device,
+ * max_k: the most predictions per image that will be asked for.
+ * cuda_device: the ordinal of the GPU the batch is for, or -1 (the CPU). */
+cnx_status image_batch_init(image_batch *batch, int capacity, int cuda_device,
                             const cnx_preprocess *params, int classes, int max_k);
 void image_batch_free(image_batch *batch);
 

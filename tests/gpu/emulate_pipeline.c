@@ -29,12 +29,14 @@
  * stream) against classify_images, bit for bit; images larger than the
  * pinned buffer's initial size (a 2000x1500 PNG among the files, synthetic
  * large images); the emulation's own deferred streams and misuse checks;
- * nothing of the emulated runtime (device or pinned memory, streams,
- * events, graphs) left behind. */
+ * an engine on a second device making no context on the first; nothing of
+ * the emulated runtime (device or pinned memory, streams, events, graphs)
+ * left behind. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
 #include <png.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -70,6 +72,8 @@ void emu_report(void);
 void emu_set_stream_mode(const char *mode);
 void emu_live(long *device, long *host, long *streams, long *events, long *graphs);
 void emu_fail_call(const char *call, long after, int error);
+void emu_set_device_count(int count);
+unsigned emu_devices_touched(void);
 
 enum { SIDE = 64, RESIZE = 72, K = 5, GPU_BATCH = 16, CPU_BATCH = 8, MAX_FILES = 16 };
 
@@ -712,9 +716,10 @@ static void images_fault(const cnx_image *images, float *const *refs, int n) {
 
 /* ---------------------------------------------------------------- main */
 
-static cnx_engine *make_engine(cnx_device device, int max_batch) {
+static cnx_engine *make_engine_on(cnx_device device, int max_batch, int cuda_device) {
     cnx_options o = cnx_default_options();
     o.device = device;
+    o.cuda_device = cuda_device;
     o.precision = CNX_PRECISION_FP32;
     o.input_size = SIDE;
     o.max_batch = max_batch;
@@ -722,6 +727,46 @@ static cnx_engine *make_engine(cnx_device device, int max_batch) {
     const cnx_status s = cnx_engine_create_random("convnext_atto", 3, &o, &engine);
     CHECK(s == CNX_OK, "create (device %d): %s", (int)device, cnx_last_error());
     return engine;
+}
+
+static cnx_engine *make_engine(cnx_device device, int max_batch) {
+    return make_engine_on(device, max_batch, 0);
+}
+
+/* An engine on device 1 of 2, used from a thread of its own (whose current
+ * device is 0, as any new thread's): every context it makes, for its device
+ * memory and its page-locked batches, is on device 1. A context on a device
+ * the engine does not use costs that GPU hundreds of MiB. */
+typedef struct {
+    cnx_engine *engine;
+    const file_set *set;
+    const cnx_image *images;
+    int n;
+} second_device_work;
+
+static void *use_second_device(void *arg) {
+    const second_device_work *w = arg;
+    files_run_on(w->engine, GPU_BATCH, w->set, 3, 2, K, 1);
+    cnx_prediction *top = malloc(sizeof *top * (size_t)w->n * K);
+    cnx_status *status = malloc(sizeof *status * (size_t)w->n);
+    const cnx_status s = cnx_engine_classify_images(w->engine, w->images, w->n, &pp, K, top, NULL,
+                                                    status);
+    CHECK(s == CNX_OK, "device 1: classify_images: %s", cnx_last_error());
+    free(top);
+    free(status);
+    return NULL;
+}
+
+static void second_device(const file_set *set, const cnx_image *images, int n) {
+    emu_set_device_count(2);
+    emu_devices_touched(); /* from here on */
+    second_device_work work = {make_engine_on(CNX_DEVICE_CUDA, GPU_BATCH, 1), set, images, n};
+    pthread_t thread;
+    if (work.engine && pthread_create(&thread, NULL, use_second_device, &work) == 0)
+        pthread_join(thread, NULL);
+    cnx_engine_destroy(work.engine);
+    const unsigned touched = emu_devices_touched();
+    CHECK(touched == 2u, "an engine on device 1 made contexts on the devices of mask 0x%x", touched);
 }
 
 int main(int argc, char **argv) {
@@ -857,6 +902,7 @@ int main(int argc, char **argv) {
     images_run(large_images, large_ref, 5, -1);
 
     pixels_run(decoded, decoded_ref, 8);
+    second_device(&set, decoded, 8);
 
     for (int i = 0; i < 5; i += 2)
         cnx_image_free(&large_images[i]);
