@@ -227,6 +227,15 @@ CNX_API cnx_status cnx_engine_create_random(const char *architecture, uint64_t s
 
 CNX_API cnx_status cnx_engine_info(const cnx_engine *engine, cnx_model_info *info);
 
+/* Why an engine created with CNX_DEVICE_AUTO runs on the CPU although the
+ * machine has a CUDA device, e.g. "cuBLASLt: libcublasLt.so.13: cannot open
+ * shared object file: No such file or directory", a device the build has no
+ * kernels for, or a model too large for its memory: one line, valid as long
+ * as the engine. NULL when the engine runs where it was asked to: the GPU,
+ * the CPU by choice, or AUTO where no CUDA device is usable at all (or cnx
+ * was built without CUDA), which is no news. */
+CNX_API const char *cnx_engine_fallback_reason(const cnx_engine *engine);
+
 /* Runs the model. input: n images as contiguous float32 [n, 3, height, width]
  * (already preprocessed). logits: float32 [n, num_classes]. */
 CNX_API cnx_status cnx_engine_forward(cnx_engine *engine, const float *input, int n,

@@ -165,7 +165,7 @@ int cmd_classify(int argc, char **argv) {
     }
     cnx_model_info info;
     cnx_engine_info(engine, &info);
-    fprintf(stderr, "cnx: %s on %s\n", info.architecture, info.device_name);
+    engine_report(engine, &info);
     warn_untold_preprocess(args.flags.weights, &info, &args.flags.overrides);
 
     classify_run run;

@@ -344,7 +344,7 @@ int cmd_eval(int argc, char **argv) {
     cnx_model_info info;
     cnx_engine_info(engine, &info);
     warn_untold_preprocess(args.flags.weights, &info, &args.flags.overrides);
-    fprintf(stderr, "cnx: %s on %s\n", info.architecture, info.device_name);
+    engine_report(engine, &info);
     if (folder.num_classes > info.num_classes) {
         fprintf(stderr, "cnx eval: %s: %d class folders, but the model has %d classes\n", args.root,
                 folder.num_classes, info.num_classes);

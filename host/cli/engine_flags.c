@@ -1,4 +1,4 @@
-/* Parsing the shared engine flags. */
+/* Parsing the shared engine flags, and saying what they came to. */
 #include "engine_flags.h"
 
 #include <stdio.h>
@@ -50,4 +50,11 @@ int engine_options_parse(cnx_options *options, int option, const char *value, co
         return 1;
     }
     return 0;
+}
+
+void engine_report(const cnx_engine *engine, const cnx_model_info *info) {
+    fprintf(stderr, "cnx: %s on %s\n", info->architecture, info->device_name);
+    const char *fallback = cnx_engine_fallback_reason(engine);
+    if (fallback)
+        fprintf(stderr, "cnx: --device auto: running on the CPU: %s\n", fallback);
 }

@@ -1,5 +1,5 @@
 /* The engine flags shared by classify and eval: --device, --precision,
- * --batch, --threads, parsed into cnx_options. */
+ * --batch, --threads, parsed into cnx_options; and what they came to. */
 #ifndef CNX_CLI_ENGINE_FLAGS_H
 #define CNX_CLI_ENGINE_FLAGS_H
 
@@ -30,5 +30,9 @@ enum {
 /* Handles one getopt_long result. Returns 1 if it was an engine flag, 0 if
  * not, -1 for a bad value (after printing "cnx COMMAND: --flag: ..."). */
 int engine_options_parse(cnx_options *options, int option, const char *value, const char *command);
+
+/* Says on stderr what the engine runs on ("cnx: ARCH on DEVICE") and, when
+ * --device auto left a GPU that is there for the CPU, why, on one line. */
+void engine_report(const cnx_engine *engine, const cnx_model_info *info);
 
 #endif

@@ -39,9 +39,11 @@
 #include "add_bias.cuh"
 #include "avgpool_layernorm.cuh"
 #include "bias_gelu.cuh"
+#include "cublaslt_library.h"
 #include "dwconv_layernorm.cuh"
 #include "error.h"
 #include "grn.cuh"
+#include "kernel_image.cuh"
 #include "layernorm.cuh"
 #include "preprocess.cuh"
 #include "softmax_topk.cuh"
@@ -711,6 +713,25 @@ int cuda_backend_supported(int ordinal, char *why, size_t why_size) {
     return 1;
 }
 
+/* A device that none of the build's architectures fits would fail every
+ * launch; refuse it here, naming both. */
+static cnx_status check_kernel_image(int device) {
+    const cudaError_t e = cnx_kernel_image_probe();
+    if (e == cudaSuccess)
+        return CNX_OK;
+    if (e != cudaErrorNoKernelImageForDevice)
+        return cuda_failed(e, "cnx_kernel_image_probe()", __FILE__, __LINE__);
+    int major = 0, minor = 0;
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+    char archs[128];
+    cnx_kernel_image_archs(archs, sizeof archs);
+    return cnx_fail(CNX_ERROR_NO_DEVICE,
+                    "CUDA device %d has compute capability %d.%d and this cnx has kernels for %s "
+                    "only: rebuild it with %d%d in CMAKE_CUDA_ARCHITECTURES",
+                    device, major, minor, archs, major, minor);
+}
+
 void cuda_backend_destroy(cuda_backend *b) {
     if (!b)
         return;
@@ -753,10 +774,12 @@ void cuda_backend_destroy(cuda_backend *b) {
 }
 
 static cnx_status setup(cuda_backend *b, const cnx_convnext_weights *w, void *stream) {
+    CNX_TRY(cnx_cublaslt_load());
     char why[256];
     if (!cuda_backend_supported(b->device, why, sizeof why))
         return cnx_fail(CNX_ERROR_NO_DEVICE, "%s", why);
     CUDA_TRY(cudaSetDevice(b->device));
+    CNX_TRY(check_kernel_image(b->device));
     CUDA_TRY(cudaStreamCreateWithFlags(&b->own_stream, cudaStreamNonBlocking));
     b->stream = stream ? (cudaStream_t)stream : b->own_stream;
     b->caller_stream = stream != NULL;

@@ -39,8 +39,10 @@
 
 typedef struct cuda_backend cuda_backend;
 
-/* 1 when device `ordinal` can run this build's kernels (compute capability
- * 8.0 or newer); else 0, with the reason in why. */
+/* 1 when device `ordinal` is one cnx supports (compute capability 8.0 or
+ * newer); else 0, with the reason in why. Whether this build holds kernels
+ * for it, and whether cuBLASLt loads, cuda_backend_create finds out
+ * (CNX_ERROR_NO_DEVICE when not). */
 int cuda_backend_supported(int ordinal, char *why, size_t why_size);
 
 /* stream: a cudaStream_t of the caller's, or NULL for a stream of the

@@ -59,10 +59,14 @@ static const char *precision_name(cnx_precision precision) {
     return "?";
 }
 
-/* Runs the engine on the CPU; note says why when it is not the user's choice. */
-static void use_cpu(cnx_engine *engine, const char *note /* short: it shares device_name */) {
+/* Runs the engine on the CPU; fallback_reason, when not NULL, says why a GPU
+ * that is there is not used (cnx_engine_fallback_reason). */
+static void use_cpu(cnx_engine *engine, const char *fallback_reason) {
     const cnx_options *o = &engine->options;
     engine->device = CNX_DEVICE_CPU;
+    if (fallback_reason)
+        snprintf(engine->fallback_reason, sizeof engine->fallback_reason, "%s", fallback_reason);
+    const char *note = fallback_reason ? "; the GPU could not be used" : "";
     /* The CPU computes fp32 whatever precision was asked for; say so. */
     if (o->precision == CNX_PRECISION_FP32)
         snprintf(engine->device_name, sizeof engine->device_name, "CPU (fp32, %d threads)%s",
@@ -75,14 +79,16 @@ static void use_cpu(cnx_engine *engine, const char *note /* short: it shares dev
 
 /* CUDA when asked for (NO_DEVICE, with the reason, when none is usable), or
  * under AUTO when a device is usable and this build has the CUDA backend;
- * else the CPU. */
+ * else the CPU. Under AUTO, no GPU (or no CUDA in this build) is ordinary;
+ * a GPU that cnx does not support is a fallback with a reason. */
 static cnx_status choose_device(cnx_engine *engine) {
     const cnx_options *o = &engine->options;
     if (o->device != CNX_DEVICE_CPU) {
         char name[96], why[256];
-        int usable = cnx_cuda_usable(o->cuda_device, name, sizeof name, why, sizeof why);
+        const int present = cnx_cuda_usable(o->cuda_device, name, sizeof name, why, sizeof why);
+        int usable = present;
 #ifdef CNX_HAVE_CUDA
-        if (usable)
+        if (present)
             usable = cuda_backend_supported(o->cuda_device, why, sizeof why);
 #endif
         if (usable) {
@@ -93,8 +99,10 @@ static cnx_status choose_device(cnx_engine *engine) {
         }
         if (o->device == CNX_DEVICE_CUDA)
             return cnx_fail(CNX_ERROR_NO_DEVICE, "--device cuda: %s", why);
+        use_cpu(engine, present ? why : NULL);
+        return CNX_OK;
     }
-    use_cpu(engine, "");
+    use_cpu(engine, NULL);
     return CNX_OK;
 }
 
@@ -108,11 +116,9 @@ static cnx_status create_backend(cnx_engine *engine, int input_size) {
                                                 &engine->cuda);
         if (status == CNX_OK || o->device == CNX_DEVICE_CUDA)
             return status;
-        /* AUTO: a GPU that cannot take the model (memory, no kernel image)
-         * is like having none. */
-        char note[60];
-        snprintf(note, sizeof note, "; the GPU failed: %.40s", cnx_last_error());
-        use_cpu(engine, note);
+        /* AUTO: a GPU that cannot take the model (cuBLASLt missing, no
+         * kernel image, memory) leaves the CPU, and the reason. */
+        use_cpu(engine, cnx_last_error());
         cnx_clear_error();
 #else
         return cnx_fail(CNX_ERROR_INTERNAL, "CUDA chosen in a build without CUDA");
@@ -224,6 +230,10 @@ cnx_status cnx_engine_info(const cnx_engine *engine, cnx_model_info *info) {
     info->device = engine->device;
     snprintf(info->device_name, sizeof info->device_name, "%s", engine->device_name);
     return CNX_OK;
+}
+
+const char *cnx_engine_fallback_reason(const cnx_engine *engine) {
+    return engine && engine->fallback_reason[0] ? engine->fallback_reason : NULL;
 }
 
 const char *cnx_engine_class_label(const cnx_engine *engine, int class_index) {

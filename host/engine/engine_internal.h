@@ -20,6 +20,7 @@ struct cnx_engine {
     cnx_options options;
     cnx_device device;
     char device_name[128];
+    char fallback_reason[1024]; /* why AUTO runs on the CPU beside a GPU; "" if it does not */
     cpu_backend *cpu;
     cuda_backend *cuda; /* set instead of cpu when the engine runs on CUDA */
     int backend_batch; /* images per backend call */

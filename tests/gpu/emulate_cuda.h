@@ -14,7 +14,14 @@
  * compiler: each thread is a fiber, __syncthreads() and the warp shuffles are
  * barriers over fibers. What this cannot show is what only a GPU has:
  * nvcc's arithmetic, races, the real cuBLASLt's reading of the same calls,
- * speed. test_gpu_forward checks those on a GPU. */
+ * speed. test_gpu_forward checks those on a GPU.
+ *
+ * cuBLASLt is not opened (cnx_cublaslt_load is emu_cnx_cublaslt_load).
+ * emu_fail_call stands in for a machine without it, and for a device the
+ * build has no kernels for: the kernels count as built for sm_80 only
+ * (__CUDA_ARCH_LIST__, as CMAKE_CUDA_ARCHITECTURES=80-real would make
+ * them), which the sm_90 device runs unless cudaFuncGetAttributes is made
+ * to fail. */
 #ifndef CNX_TESTS_GPU_EMULATE_CUDA_H
 #define CNX_TESTS_GPU_EMULATE_CUDA_H
 
@@ -53,6 +60,11 @@
 #define cudaGraphDestroy emu_cudaGraphDestroy
 #define cudaGraphExecDestroy emu_cudaGraphExecDestroy
 #define cudaGraphLaunch emu_cudaGraphLaunch
+#define cudaFuncGetAttributes emu_cudaFuncGetAttributes
+#define cnx_cublaslt_load emu_cnx_cublaslt_load
+#ifndef __CUDA_ARCH_LIST__
+#define __CUDA_ARCH_LIST__ 800
+#endif
 #define cublasLtCreate emu_cublasLtCreate
 #define cublasLtDestroy emu_cublasLtDestroy
 #define cublasLtGetStatusString emu_cublasLtGetStatusString

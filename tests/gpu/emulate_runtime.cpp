@@ -62,6 +62,11 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "cublaslt_library.h"
+extern "C" {
+#include "error.h"
+}
+
 #if defined(__SANITIZE_ADDRESS__)
 #define EMU_ASAN 1
 #elif defined(__has_feature)
@@ -679,9 +684,9 @@ extern "C" void emu_set_stream_mode(const char *m) {
 
 /* Makes `call` ("cudaMemcpyAsync", "cudaEventRecord", "cudaEventSynchronize",
  * "cudaStreamWaitEvent", "cudaStreamSynchronize", "cudaMalloc",
- * "cudaHostAlloc", "kernel launch", "cublasLtMatmul") fail once with `error`
- * after `after` more calls of it have succeeded, as a device fault would
- * (but not sticky). NULL: no fault. */
+ * "cudaHostAlloc", "cudaFuncGetAttributes", "kernel launch", "cublasLtMatmul",
+ * "cnx_cublaslt_load") fail once with `error` after `after` more calls of it
+ * have succeeded, as a device fault would (but not sticky). NULL: no fault. */
 extern "C" void emu_fail_call(const char *call, long after, int error) {
     EMU_LOCK;
     fail_name = call ? call : "";
@@ -807,6 +812,18 @@ cudaError_t emu_cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int devi
     if (device < 0 || device >= device_count)
         return last_error = cudaErrorInvalidDevice, cudaErrorInvalidDevice;
     *value = attr == cudaDevAttrComputeCapabilityMajor ? 9 : 0;
+    return cudaSuccess;
+}
+// Every kernel has an image for the emulated device, unless a fault says
+// otherwise (cudaErrorNoKernelImageForDevice: a build without sm_90).
+cudaError_t emu_cudaFuncGetAttributes(cudaFuncAttributes *attributes, const void *func) {
+    EMU_LOCK;
+    if (!func)
+        return last_error = cudaErrorInvalidDeviceFunction, cudaErrorInvalidDeviceFunction;
+    EMU_INJECT("cudaFuncGetAttributes");
+    memset(attributes, 0, sizeof *attributes);
+    attributes->maxThreadsPerBlock = 1024;
+    attributes->ptxVersion = attributes->binaryVersion = 90;
     return cudaSuccess;
 }
 
@@ -1250,6 +1267,20 @@ cublasStatus_t check(const Desc *d, const Layout *a, const Layout *b, const Layo
 } // namespace
 
 extern "C" {
+
+// cuBLASLt is the emulation's own: nothing to open, unless a fault stands
+// for a machine without the library.
+cnx_status emu_cnx_cublaslt_load(void) {
+    EMU_LOCK;
+    cudaError_t injected;
+    if (inject("cnx_cublaslt_load", &injected)) {
+        last_error = cudaSuccess; // a library missing is no CUDA error
+        return cnx_fail(CNX_ERROR_NO_DEVICE,
+                        "cuBLASLt: %s: cannot open shared object file (emulated)",
+                        CNX_CUBLASLT_SONAME);
+    }
+    return CNX_OK;
+}
 
 const char *emu_cublasLtGetStatusString(cublasStatus_t s) {
     static char text[48];
