@@ -52,8 +52,9 @@ def randomize(model, generator):
     """Gives every parameter a seeded random value, scaled so that activations
     stay O(1): conv and Linear weights ~ N(0, 1/fan_in), biases ~ 0.1 N(0,1),
     LayerNorm gains 1 + 0.1 N(0,1) and biases 0.1 N(0,1), layer scale
-    uniform in [0.1, 1) per channel, and the head a little larger so that
-    logits spread over a few units."""
+    log-uniform over 1e-6..1 per channel (as trained checkpoints spread it;
+    the channels near 1 keep every block in the logits), and the head a
+    little larger so that logits spread over a few units."""
     import torch
     from torchvision.models.convnext import CNBlock
 
@@ -75,7 +76,7 @@ def randomize(model, generator):
                     else:
                         value = 0.1 * randn(p.shape)
                 elif isinstance(module, CNBlock) and name == "layer_scale":
-                    value = 0.1 + 0.9 * torch.rand(p.shape, generator=generator)
+                    value = 10.0 ** (-6.0 * torch.rand(p.shape, generator=generator))
                 else:
                     raise RuntimeError(f"no rule to randomize {type(module).__name__}.{name}")
                 p.copy_(value)

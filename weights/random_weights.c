@@ -2,10 +2,12 @@
  * layer scale, GRN and LayerNorm affines included, at scales that keep the
  * activations of a deep model in a sane range: conv and linear weights
  * uniform with variance 1/fan_in, biases in +-0.2, LayerNorm gains in
- * [0.5, 1.5], layer scale in [0.3, 1] (V1), GRN gains in +-0.5 (V2; biases as
- * the others). (torchvision's 1e-6 layer-scale initialization, or timm's
- * zero GRN gains, would make every block or its GRN a no-op, and a benchmark
- * or test of it meaningless.) */
+ * [0.5, 1.5], layer scale log-uniform over 1e-6..1 per channel (V1, as
+ * trained checkpoints spread it), GRN gains in +-0.5 (V2; biases as the
+ * others). (torchvision's 1e-6 layer-scale initialization in every channel,
+ * or timm's zero GRN gains, would make every block or its GRN a no-op, and a
+ * benchmark or test of it meaningless; the channels near 1 keep them
+ * working.) */
 #include "random_weights.h"
 
 #include <inttypes.h>
@@ -47,7 +49,7 @@ static const float *take(filler *f, int64_t n, value_kind kind, int64_t fan_in) 
         case WEIGHT: out[i] = u * scale; break; /* variance 1 / fan_in */
         case BIAS: out[i] = 0.2f * u; break;
         case GAIN: out[i] = 1.0f + 0.5f * u; break;
-        case LAYER_SCALE: out[i] = 0.65f + 0.35f * u; break;
+        case LAYER_SCALE: out[i] = powf(10.0f, -3.0f + 3.0f * u); break; /* 1e-6..1 */
         case GRN_GAIN: out[i] = 0.5f * u; break;
         }
     }

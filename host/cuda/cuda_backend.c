@@ -16,7 +16,9 @@
  * major, the M x rows matrix D = op(A) B with A = W, op(A) = transpose
  * (M x K), B = X (K x rows): "TN", m = M, n = rows, k = K, lda = ldb = K,
  * ldc = ldd = M. The bias epilogue adds a length-M vector to every column,
- * i.e. to every pixel. fc2 runs with C = D = the residual and beta = 1.
+ * i.e. to every pixel. fc2 runs with C = D = the residual and beta = 1. In
+ * fp16 each GEMM's weights are stored times 2^s and its alpha is 2^-s (see
+ * scale_into_fp16_range).
  * Every operand and bias starts on a 256-byte boundary of an arena (the
  * alignment cuBLASLt's heuristic assumes by default).
  *
@@ -103,6 +105,7 @@ static cnx_status cublas_failed(cublasStatus_t s, const char *call, const char *
 typedef struct {
     const void *weight; /* device, [m, k] row-major, GEMM type */
     const float *bias;  /* device, [m], or NULL (fc1: its bias goes to the GELU) */
+    float alpha;        /* the GEMM's alpha: 1, or 2^-s for weights stored times 2^s */
     int m, k;
     cublasLtMatrixLayout_t a;
     cublasLtMatmulDesc_t desc; /* NULL without a bias: the plain descriptor is used */
@@ -315,10 +318,37 @@ static void fold_patch_conv(float *w_out, float *b_out, const float *weight, con
     }
 }
 
-static void stage_gemm(arena_builder *ab, gemm_weights *g, int m, int k, const float *w_values,
+/* fp16 has 5 exponent bits: fc2's weights times layer scales down to 1e-6
+ * (or any weights folded with small gains) would be subnormal or zero there,
+ * and a block's increment lost. One power of two for the whole matrix, 2^s,
+ * brings its largest |value| to [2^13, 2^14) (headroom below 65504),
+ * exactly; the GEMM's alpha = 2^-s undoes it, exactly, on the fp32
+ * accumulator: D = alpha A B + beta C + bias, the bias (fp32, unscaled)
+ * outside alpha in cuBLASLt's epilogue and in add_bias alike. fc2's rows
+ * each share one layer scale, so every row within 2^27 of the largest keeps
+ * its values normal. Returns alpha. */
+static float scale_into_fp16_range(float *values, size_t count) {
+    float most = 0.0f;
+    for (size_t i = 0; i < count; i++)
+        most = fmaxf(most, fabsf(values[i]));
+    if (!(most > 0.0f) || !isfinite(most))
+        return 1.0f;
+    int exponent;
+    frexpf(most, &exponent); /* most < 2^exponent */
+    const int shift = 14 - exponent < 126 ? 14 - exponent : 126; /* alpha stays a normal float */
+    for (size_t i = 0; i < count; i++)
+        values[i] = ldexpf(values[i], shift);
+    return ldexpf(1.0f, -shift);
+}
+
+/* w_values (the folded weights, NULL on the sizing pass) are scaled in place
+ * for fp16. */
+static void stage_gemm(arena_builder *ab, gemm_weights *g, int m, int k, float *w_values,
                        const float *b_values) {
     g->m = m;
     g->k = k;
+    g->alpha = ab->host && ab->act == CNX_ACT_F16 ? scale_into_fp16_range(w_values, (size_t)m * k)
+                                                  : 1.0f;
     g->weight = stage_gemm_weights(ab, w_values, (size_t)m * k);
     g->bias = b_values ? stage_floats(ab, b_values, (size_t)m) : NULL;
 }
@@ -366,19 +396,17 @@ static void layout_weights(cuda_backend *b, const cnx_convnext_weights *w, arena
                 blk->grn_bias = stage_floats(ab, bw->grn_bias, (size_t)hidden);
             }
 
-            if (!bw->layer_scale) { /* V2: nothing to fold */
-                stage_gemm(ab, &blk->fc2, c, hidden, bw->fc2_weight, bw->fc2_bias);
-            } else {
-                if (fill) {
-                    for (int o = 0; o < c; o++) {
-                        for (int i = 0; i < hidden; i++)
-                            tmp[(size_t)o * hidden + i] =
-                                bw->fc2_weight[(size_t)o * hidden + i] * bw->layer_scale[o];
-                        tmp_bias[o] = bw->fc2_bias[o] * bw->layer_scale[o];
-                    }
+            /* Layer scale (V1; V2 has none) folded in, in fp32. */
+            if (fill) {
+                for (int o = 0; o < c; o++) {
+                    const float scale = bw->layer_scale ? bw->layer_scale[o] : 1.0f;
+                    const float *row = bw->fc2_weight + (size_t)o * hidden;
+                    for (int i = 0; i < hidden; i++)
+                        tmp[(size_t)o * hidden + i] = row[i] * scale;
+                    tmp_bias[o] = bw->fc2_bias[o] * scale;
                 }
-                stage_gemm(ab, &blk->fc2, c, hidden, tmp, fill ? tmp_bias : bw->fc2_bias);
             }
+            stage_gemm(ab, &blk->fc2, c, hidden, tmp, fill ? tmp_bias : bw->fc2_bias);
         }
     }
     const int last = w->widths[w->num_stages - 1];
@@ -892,15 +920,16 @@ int cuda_backend_on_caller_stream(const cuda_backend *b) {
 
 /* ------------------------------------------------------------- forward */
 
+/* out = g->alpha * (weights x in) + beta * out + bias: the bias is outside
+ * alpha, in cuBLASLt's epilogue and in add_bias before or after alike. */
 static cnx_status run_gemm(cuda_backend *b, const gemm_plan *p, const gemm_weights *g,
                            const void *in, void *out, float beta, size_t rows) {
-    static const float one = 1.0f;
     const int kernel_bias = g->bias && p->bias_by_kernel;
-    if (kernel_bias && beta != 0.0f) /* out += bias, then out += A B */
+    if (kernel_bias && beta != 0.0f) /* out += bias, then out += alpha A B */
         CUDA_TRY(add_bias_forward((float *)out, g->bias, rows, g->m, b->stream));
     const cublasLtMatmulDesc_t desc = g->desc && !p->bias_by_kernel ? g->desc : b->plain;
-    CUBLAS_TRY(cublasLtMatmul(b->lt, desc, &one, g->weight, g->a, in, p->b, &beta, out, p->d, out,
-                              p->d, &p->algo, b->workspace, WORKSPACE_BYTES, b->stream));
+    CUBLAS_TRY(cublasLtMatmul(b->lt, desc, &g->alpha, g->weight, g->a, in, p->b, &beta, out, p->d,
+                              out, p->d, &p->algo, b->workspace, WORKSPACE_BYTES, b->stream));
     if (kernel_bias && beta == 0.0f)
         CUDA_TRY(add_bias_forward((float *)out, g->bias, rows, g->m, b->stream));
     return CNX_OK;

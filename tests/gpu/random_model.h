@@ -2,10 +2,12 @@
  * in-process with the test safetensors writer. Every parameter is random,
  * layer scale, GRN (V2) and LayerNorm affines included, at scales that keep
  * the activations of a deep model in a sane range (weights with variance
- * 1/fan_in, LayerNorm gains in [0.5, 1.5], layer scale in [0.3, 1], GRN
- * gains in +-0.5, as weights/random_weights.c): torchvision's 1e-6 layer
- * scale, or timm's zero GRN gains, would hide every block (or its GRN) from
- * the test. */
+ * 1/fan_in, LayerNorm gains in [0.5, 1.5], GRN gains in +-0.5, as
+ * weights/random_weights.c). Layer scales are log-uniform over 1e-6..1 per
+ * channel, as trained checkpoints spread them: the channels near 1 keep
+ * every block visible in the logits (torchvision's 1e-6 everywhere, or
+ * timm's zero GRN gains, would hide them), the others reach the magnitudes
+ * a 16-bit GEMM has to keep. */
 #ifndef CNX_TESTS_GPU_RANDOM_MODEL_H
 #define CNX_TESTS_GPU_RANDOM_MODEL_H
 
@@ -52,7 +54,7 @@ static inline void randomize_model(writer_model *m, uint64_t seed) {
                 v = 1.0f + 0.5f * u;
                 break;
             case CNX_ROLE_BLOCK_LAYER_SCALE:
-                v = 0.65f + 0.35f * u;
+                v = powf(10.0f, -3.0f + 3.0f * u); /* log-uniform over 1e-6..1 */
                 break;
             case CNX_ROLE_BLOCK_GRN_WEIGHT:
                 v = 0.5f * u;
