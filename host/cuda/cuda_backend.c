@@ -54,6 +54,7 @@
 enum {
     PLAN_SLOTS = 8,
     ARENA_ALIGN = 256,
+    GEMM_ALGOS = 6, /* algorithms asked of the heuristic per GEMM, best first */
 };
 /* cuBLAS's recommended workspace on Hopper. */
 #define WORKSPACE_BYTES ((size_t)32 << 20)
@@ -125,8 +126,11 @@ typedef struct {
 typedef struct {
     cublasLtMatrixLayout_t b; /* K x rows */
     cublasLtMatrixLayout_t d; /* M x rows (also C) */
-    cublasLtMatmulAlgo_t algo;
+    cublasLtMatmulAlgo_t algos[GEMM_ALGOS]; /* the heuristic's usable ones, best first */
+    int algo_count;
+    int algo;           /* the one in use: algos[algo] is the first that ran */
     int bias_by_kernel; /* no algorithm with the bias epilogue: add_bias instead */
+    const char *what;   /* "stem", "fc1", ...: for messages */
 } gemm_plan;
 
 typedef struct {
@@ -639,37 +643,42 @@ static void destroy_plan(forward_plan *p) {
     memset(p, 0, sizeof *p);
 }
 
-static cnx_status heuristic(cuda_backend *b, cublasLtMatmulDesc_t desc, const gemm_weights *g,
-                            gemm_plan *p, cublasStatus_t *why) {
-    cublasLtMatmulHeuristicResult_t result;
+/* The usable algorithms of the heuristic's ranking for desc (state SUCCESS,
+ * workspace within ours), best first, into p. Returns SUCCESS when there is
+ * one, else why not. */
+static cublasStatus_t heuristic(cuda_backend *b, cublasLtMatmulDesc_t desc, const gemm_weights *g,
+                                gemm_plan *p) {
+    cublasLtMatmulHeuristicResult_t results[GEMM_ALGOS];
     int found = 0;
-    memset(&result, 0, sizeof result);
-    *why = cublasLtMatmulAlgoGetHeuristic(b->lt, desc, g->a, p->b, p->d, p->d, b->pref, 1,
-                                          &result, &found);
-    if (*why != CUBLAS_STATUS_SUCCESS)
-        return CNX_ERROR_DEVICE;
-    if (found < 1 || result.state != CUBLAS_STATUS_SUCCESS || result.workspaceSize > WORKSPACE_BYTES) {
-        *why = found < 1 ? CUBLAS_STATUS_NOT_SUPPORTED : result.state;
-        if (*why == CUBLAS_STATUS_SUCCESS)
-            *why = CUBLAS_STATUS_NOT_SUPPORTED;
-        return CNX_ERROR_DEVICE;
+    memset(results, 0, sizeof results);
+    p->algo_count = 0;
+    const cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(
+        b->lt, desc, g->a, p->b, p->d, p->d, b->pref, GEMM_ALGOS, results, &found);
+    if (s != CUBLAS_STATUS_SUCCESS)
+        return s;
+    cublasStatus_t why = CUBLAS_STATUS_NOT_SUPPORTED; /* also for an empty ranking */
+    for (int i = 0; i < found && i < GEMM_ALGOS; i++) {
+        if (results[i].state != CUBLAS_STATUS_SUCCESS)
+            why = results[i].state;
+        else if (results[i].workspaceSize <= WORKSPACE_BYTES)
+            p->algos[p->algo_count++] = results[i].algo;
     }
-    p->algo = result.algo;
-    return CNX_OK;
+    return p->algo_count ? CUBLAS_STATUS_SUCCESS : why;
 }
 
-/* Layouts and an algorithm for g over `rows` rows, D of type d_type. */
+/* Layouts and algorithms for g over `rows` rows, D of type d_type. */
 static cnx_status plan_gemm(cuda_backend *b, gemm_plan *p, const gemm_weights *g, size_t rows,
                             cudaDataType_t d_type, const char *what) {
+    p->what = what;
     CUBLAS_TRY(cublasLtMatrixLayoutCreate(&p->b, b->gemm_type, (uint64_t)g->k, rows, g->k));
     CUBLAS_TRY(cublasLtMatrixLayoutCreate(&p->d, d_type, (uint64_t)g->m, rows, g->m));
-    cublasStatus_t why;
-    if (heuristic(b, g->desc ? g->desc : b->plain, g, p, &why) == CNX_OK)
-        return CNX_OK;
-    if (g->desc && heuristic(b, b->plain, g, p, &why) == CNX_OK) {
+    cublasStatus_t why = heuristic(b, g->desc ? g->desc : b->plain, g, p);
+    if (why != CUBLAS_STATUS_SUCCESS && g->desc) {
+        why = heuristic(b, b->plain, g, p);
         p->bias_by_kernel = 1; /* no algorithm with the bias epilogue here */
-        return CNX_OK;
     }
+    if (why == CUBLAS_STATUS_SUCCESS)
+        return CNX_OK;
     return cnx_fail(CNX_ERROR_DEVICE,
                     "cuBLASLt has no algorithm for the %s GEMM (m %d, n %zu, k %d, %s): %s", what,
                     g->m, rows, g->k, precision_name(b->precision), cublasLtGetStatusString(why));
@@ -920,16 +929,48 @@ int cuda_backend_on_caller_stream(const cuda_backend *b) {
 
 /* ------------------------------------------------------------- forward */
 
+/* After cublasLtMatmul refused p's algorithm with `status`: moves p on to
+ * its next one for good (later runs and captures use the one that ran), or
+ * fails naming the GEMM. A refused call has run nothing (cuBLASLt checks a
+ * call before it launches; EXECUTION_FAILED is a launch that failed), so on
+ * an eager stream the GEMM can simply be queued again. Not in a capture: a
+ * failed launch there may invalidate it, and a caller's capture is not ours
+ * to spoil. Hence the fall-through happens in a plan's first run on a
+ * stream, which run_body keeps eager (and run_body runs a failed capture of
+ * ours again eagerly). */
+static cnx_status next_algorithm(cuda_backend *b, gemm_plan *p, const gemm_weights *g,
+                                 size_t rows, cublasStatus_t status) {
+    enum cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    const cudaError_t asked = cudaStreamIsCapturing(b->stream, &capturing);
+    cudaGetLastError(); /* the failed launch's error, if any: not the next launcher's */
+    const int captured = asked != cudaSuccess || capturing != cudaStreamCaptureStatusNone;
+    if (!captured && p->algo + 1 < p->algo_count) {
+        p->algo++;
+        return CNX_OK;
+    }
+    const cnx_status failed =
+        status == CUBLAS_STATUS_ALLOC_FAILED ? CNX_ERROR_OUT_OF_MEMORY : CNX_ERROR_DEVICE;
+    return cnx_fail(failed,
+                    "cuBLASLt failed to run the %s GEMM (m %d, n %zu, k %d, %s) with algorithm %d "
+                    "of %d%s: %s", p->what, g->m, rows, g->k, precision_name(b->precision),
+                    p->algo + 1, p->algo_count,
+                    captured ? " while the stream was captured (no other tried)" : "",
+                    cublasLtGetStatusString(status));
+}
+
 /* out = g->alpha * (weights x in) + beta * out + bias: the bias is outside
  * alpha, in cuBLASLt's epilogue and in add_bias before or after alike. */
-static cnx_status run_gemm(cuda_backend *b, const gemm_plan *p, const gemm_weights *g,
-                           const void *in, void *out, float beta, size_t rows) {
+static cnx_status run_gemm(cuda_backend *b, gemm_plan *p, const gemm_weights *g, const void *in,
+                           void *out, float beta, size_t rows) {
     const int kernel_bias = g->bias && p->bias_by_kernel;
     if (kernel_bias && beta != 0.0f) /* out += bias, then out += alpha A B */
         CUDA_TRY(add_bias_forward((float *)out, g->bias, rows, g->m, b->stream));
     const cublasLtMatmulDesc_t desc = g->desc && !p->bias_by_kernel ? g->desc : b->plain;
-    CUBLAS_TRY(cublasLtMatmul(b->lt, desc, &g->alpha, g->weight, g->a, in, p->b, &beta, out, p->d,
-                              out, p->d, &p->algo, b->workspace, WORKSPACE_BYTES, b->stream));
+    cublasStatus_t s;
+    while ((s = cublasLtMatmul(b->lt, desc, &g->alpha, g->weight, g->a, in, p->b, &beta, out,
+                               p->d, out, p->d, &p->algos[p->algo], b->workspace, WORKSPACE_BYTES,
+                               b->stream)) != CUBLAS_STATUS_SUCCESS)
+        CNX_TRY(next_algorithm(b, p, g, rows, s));
     if (kernel_bias && beta == 0.0f)
         CUDA_TRY(add_bias_forward((float *)out, g->bias, rows, g->m, b->stream));
     return CNX_OK;
@@ -937,7 +978,7 @@ static cnx_status run_gemm(cuda_backend *b, const gemm_plan *p, const gemm_weigh
 
 /* Everything from the stem GEMM to the logits: what a graph holds. The
  * patches of the input are already in b->patches. */
-static cnx_status enqueue_body(cuda_backend *b, const forward_plan *p) {
+static cnx_status enqueue_body(cuda_backend *b, forward_plan *p) {
     const cudaStream_t stream = b->stream;
     const int n = p->n;
     int h = p->height / 4, w = p->width / 4;

@@ -1264,6 +1264,40 @@ cublasStatus_t check(const Desc *d, const Layout *a, const Layout *b, const Layo
     return CUBLAS_STATUS_SUCCESS;
 }
 
+// The heuristic ranks `offered` distinct algorithms for every problem it
+// accepts. Each is marked (an opaque cublasLtMatmulAlgo_t is 8 uint64s):
+// the word ALGO_MARK, its rank, the problem it was ranked for (m, n, k and
+// epilogue: a matmul given it for another problem dies) and the workspace it
+// needs (rank MiB; a matmul given less refuses it, as cuBLASLt does).
+enum { MAX_OFFERED = 8 };
+const uint64_t ALGO_MARK = 0x636e78616c676f31ull; // "cnxalgo1"
+int offered = 3;
+
+// A GEMM the faults below apply to: m, n, k each 0 (any) or equal.
+struct Gemms {
+    bool on = false;
+    uint64_t m = 0, n = 0, k = 0;
+    bool match(uint64_t gm, uint64_t gn, uint64_t gk) const {
+        return on && (!m || m == gm) && (!n || n == gn) && (!k || k == gk);
+    }
+};
+// emu_lt_* (below): the faults of a cuBLASLt without some algorithms.
+bool reject_bias;                 // no algorithm has the bias epilogue
+Gemms no_results;                 // the heuristic ranks nothing for these
+cublasStatus_t no_results_status; // ... and returns this
+Gemms failing;                    // the `failing_ranks` best algorithms fail at run time
+int failing_ranks;
+cublasStatus_t failing_status;
+int spoiled_first; // 1: the best result's state is not SUCCESS; 2: it needs too much workspace
+long ran_by_rank[MAX_OFFERED], refused_by_rank[MAX_OFFERED];
+long live_lt_objects; // preferences, descriptors, layouts
+
+const uint64_t SPOILED_WORKSPACE = (uint64_t)1 << 40;
+
+uint64_t algo_workspace(int rank) {
+    return (uint64_t)rank << 20;
+}
+
 } // namespace
 
 extern "C" {
@@ -1297,10 +1331,12 @@ cublasStatus_t emu_cublasLtDestroy(cublasLtHandle_t) {
 }
 cublasStatus_t emu_cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t *p) {
     *p = (cublasLtMatmulPreference_t) new Pref;
+    live_lt_objects++;
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t emu_cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t p) {
     delete (Pref *)p;
+    live_lt_objects--;
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t emu_cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p,
@@ -1317,10 +1353,12 @@ cublasStatus_t emu_cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *d, cublasCompu
     desc->compute = compute;
     desc->scale = scale;
     *d = (cublasLtMatmulDesc_t)desc;
+    live_lt_objects++;
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t emu_cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t d) {
     delete (Desc *)d;
+    live_lt_objects--;
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t emu_cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d,
@@ -1351,29 +1389,50 @@ cublasStatus_t emu_cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d,
 cublasStatus_t emu_cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *l, cudaDataType type,
                                               uint64_t rows, uint64_t cols, int64_t ld) {
     *l = (cublasLtMatrixLayout_t) new Layout{type, rows, cols, ld};
+    live_lt_objects++;
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t emu_cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t l) {
     delete (Layout *)l;
+    live_lt_objects--;
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t emu_cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDesc_t d,
                                                   cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
                                                   cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t dd,
-                                                  cublasLtMatmulPreference_t, int requested,
+                                                  cublasLtMatmulPreference_t pref, int requested,
                                                   cublasLtMatmulHeuristicResult_t *results,
                                                   int *returned) {
+    EMU_LOCK;
+    const Desc *desc = (const Desc *)d;
     uint64_t m, n, k;
-    const cublasStatus_t s = check((Desc *)d, (Layout *)a, (Layout *)b, (Layout *)c, (Layout *)dd, &m, &n, &k);
+    const cublasStatus_t s = check(desc, (Layout *)a, (Layout *)b, (Layout *)c, (Layout *)dd, &m, &n, &k);
     *returned = 0;
     if (s != CUBLAS_STATUS_SUCCESS)
         return s;
     if (requested < 1)
         return CUBLAS_STATUS_INVALID_VALUE;
-    memset(&results[0], 0, sizeof results[0]);
-    results[0].state = CUBLAS_STATUS_SUCCESS;
-    results[0].wavesCount = 1.0f;
-    *returned = 1;
+    if (reject_bias && desc->epilogue == CUBLASLT_EPILOGUE_BIAS)
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    if (no_results.match(m, n, k))
+        return no_results_status;
+    const uint64_t workspace = ((const Pref *)pref)->workspace;
+    for (int rank = 0; rank < offered && *returned < requested; rank++) {
+        if (algo_workspace(rank) > workspace)
+            break; // the ranking only holds algorithms the preference allows
+        cublasLtMatmulHeuristicResult_t *r = &results[(*returned)++];
+        memset(r, 0, sizeof *r);
+        const uint64_t mark[] = {ALGO_MARK, (uint64_t)rank, m, n, k, desc->epilogue,
+                                 algo_workspace(rank)};
+        memcpy(r->algo.data, mark, sizeof mark);
+        r->workspaceSize = algo_workspace(rank);
+        r->state = CUBLAS_STATUS_SUCCESS;
+        r->wavesCount = 1.0f;
+    }
+    if (*returned && spoiled_first == 1)
+        results[0].state = CUBLAS_STATUS_NOT_SUPPORTED;
+    if (*returned && spoiled_first == 2)
+        results[0].workspaceSize = results[0].algo.data[6] = SPOILED_WORKSPACE;
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t emu_cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t dsc, const void *alpha,
@@ -1396,6 +1455,24 @@ cublasStatus_t emu_cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t dsc, co
         return s;
     if (!algo || (workspace_size && !is_device(workspace, workspace_size)))
         return CUBLAS_STATUS_INVALID_VALUE;
+    const uint64_t *mark = algo->data;
+    if (mark[0] != ALGO_MARK || mark[1] >= MAX_OFFERED)
+        die("cublasLtMatmul: an algorithm the heuristic did not return");
+    if (mark[2] != m || mark[3] != n || mark[4] != k || mark[5] != d->epilogue)
+        die("cublasLtMatmul: an algorithm the heuristic ranked for another problem");
+    const int rank = (int)mark[1];
+    const bool spoiled = rank == 0 && spoiled_first == 1;
+    const bool fails = failing.match(m, n, k) && rank < failing_ranks;
+    const bool no_bias = reject_bias && d->epilogue == CUBLASLT_EPILOGUE_BIAS;
+    if (spoiled || fails || no_bias || mark[6] > workspace_size) {
+        refused_by_rank[rank]++;
+        const cublasStatus_t why = fails ? failing_status : CUBLAS_STATUS_NOT_SUPPORTED;
+        // A kernel that failed to launch leaves the runtime's last error set
+        // (whether cuBLASLt clears it is not documented): the caller must.
+        if (why == CUBLAS_STATUS_EXECUTION_FAILED)
+            last_error = cudaErrorLaunchOutOfResources;
+        return why;
+    }
     // The heuristic assumed 256-byte aligned matrices (its default).
     for (const void *p : {A, B, C, (const void *)D})
         if ((uintptr_t)p % 256)
@@ -1415,6 +1492,7 @@ cublasStatus_t emu_cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t dsc, co
     const Layout la = *a, lb = *b, lc = *c, ld = *dd;
     submit(stream, [=]() {
         matmuls++;
+        ran_by_rank[rank]++;
         const bool tf32 = desc.compute == CUBLAS_COMPUTE_32F_FAST_TF32;
         // op(A) by rows and B by columns, as rounded floats: the dot products
         // below then read two contiguous arrays.
@@ -1452,6 +1530,75 @@ cublasStatus_t emu_cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t dsc, co
         }
     });
     return CUBLAS_STATUS_SUCCESS;
+}
+
+// A cuBLASLt short of algorithms, for the tests of cnx's fallbacks. A GEMM
+// is selected by its m, n, k (each 0: any).
+
+/* The heuristic ranks `count` (1..8) distinct algorithms per problem; 3 by default. */
+void emu_lt_offer(int count) {
+    EMU_LOCK;
+    if (count < 1 || count > MAX_OFFERED)
+        die("emu_lt_offer: 1..8 algorithms");
+    offered = count;
+}
+
+/* No algorithm with CUBLASLT_EPILOGUE_BIAS: the heuristic answers
+ * CUBLAS_STATUS_NOT_SUPPORTED for such descriptors, a matmul refuses them. */
+void emu_lt_reject_bias_epilogue(int reject) {
+    EMU_LOCK;
+    reject_bias = reject != 0;
+}
+
+/* The heuristic returns `status` and no result for the selected GEMMs
+ * (CUBLAS_STATUS_SUCCESS: an empty ranking). */
+void emu_lt_no_results(long m, long n, long k, int status) {
+    EMU_LOCK;
+    no_results = Gemms{true, (uint64_t)m, (uint64_t)n, (uint64_t)k};
+    no_results_status = (cublasStatus_t)status;
+}
+
+/* cublasLtMatmul of the selected GEMMs with one of the `ranks` best-ranked
+ * algorithms returns `status` and runs nothing. */
+void emu_lt_fail_algorithms(long m, long n, long k, int ranks, int status) {
+    EMU_LOCK;
+    failing = Gemms{true, (uint64_t)m, (uint64_t)n, (uint64_t)k};
+    failing_ranks = ranks;
+    failing_status = (cublasStatus_t)status;
+}
+
+/* The best result is unusable: how 1, its state is not SUCCESS; how 2, it
+ * needs more workspace than the preference allows; 0, neither. */
+void emu_lt_spoil_first_result(int how) {
+    EMU_LOCK;
+    spoiled_first = how;
+}
+
+/* Back to a cuBLASLt with every algorithm, 3 ranked, and the counts at 0. */
+void emu_lt_reset(void) {
+    EMU_LOCK;
+    offered = 3;
+    reject_bias = false;
+    no_results = failing = Gemms{};
+    spoiled_first = 0;
+    memset(ran_by_rank, 0, sizeof ran_by_rank);
+    memset(refused_by_rank, 0, sizeof refused_by_rank);
+}
+
+/* Matmuls with the algorithm of `rank` that ran (graph replays included)
+ * and that were refused, since the last reset. */
+void emu_lt_algorithm_uses(int rank, long *ran, long *refused) {
+    EMU_LOCK;
+    if (rank < 0 || rank >= MAX_OFFERED)
+        die("emu_lt_algorithm_uses: rank out of range");
+    *ran = ran_by_rank[rank];
+    *refused = refused_by_rank[rank];
+}
+
+/* cuBLASLt handles, preferences, descriptors and layouts alive: for leak checks. */
+long emu_lt_live(void) {
+    EMU_LOCK;
+    return handles + live_lt_objects;
 }
 
 } // extern "C"
