@@ -68,11 +68,12 @@ static cnx_status queue_on_gpu(cnx_engine *engine, image_batch *batch) {
         CNX_TRY(cuda_upload_create(engine->options.cuda_device, &batch->upload));
     const int own_pixels = batch->device_pixels == NULL;
     CNX_TRY(cuda_upload_batch(batch->upload, own_pixels ? batch->pixels : NULL,
-                              own_pixels ? batch->pixel_used : 0, batch->descs, batch->rows, stream));
+                              own_pixels ? batch->pixel_used : 0, batch->descs, batch->padded_rows,
+                              stream));
     const cnx_status status = cuda_backend_enqueue_pixels(
         engine->cuda, own_pixels ? cuda_upload_pixels(batch->upload) : batch->device_pixels,
         own_pixels ? batch->pixel_used : batch->device_pixel_bytes, cuda_upload_descs(batch->upload),
-        batch->rows, &batch->params, batch->k, batch->k > 0 ? batch->top : NULL,
+        batch->padded_rows, &batch->params, batch->k, batch->k > 0 ? batch->top : NULL,
         batch->want_logits ? batch->logits : NULL);
     /* Even when queuing failed half-way: what was queued may read the
      * upload's buffers, and the next upload must wait for it. */

@@ -236,6 +236,16 @@ void image_batch_close(image_batch *b) {
             memcpy(b->inputs + (size_t)row * floats, b->inputs + (size_t)i * floats,
                    floats * sizeof *b->inputs);
     }
+    /* The GPU runs every batch of `count` images with one plan (and one CUDA
+     * graph), however many of them failed: a plan per row count would be
+     * built and captured anew whenever bad files change it. The failed
+     * images' rows repeat row 0, and nobody reads their results. */
+    b->padded_rows = 0;
+    if (b->for_device && b->rows > 0) {
+        for (int row = b->rows; row < b->count; row++)
+            b->descs[row] = b->descs[0];
+        b->padded_rows = b->count;
+    }
 }
 
 const cnx_prediction *image_batch_top(const image_batch *b, int index) {

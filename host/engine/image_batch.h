@@ -33,6 +33,7 @@ typedef struct image_batch {
     char (*name)[256];                        /* [capacity], for messages */
     int *row;                                 /* [capacity], -1 once failed */
     int rows;                                 /* good images, after close */
+    int padded_rows; /* for the GPU: count, or 0 without a good image (see close) */
 
     /* For the GPU (page-locked). */
     uint8_t *pixels;

@@ -29,7 +29,8 @@
  * stream) against classify_images, bit for bit; images larger than the
  * pinned buffer's initial size (a 2000x1500 PNG among the files, synthetic
  * large images); the emulation's own deferred streams and misuse checks;
- * an engine on a second device making no context on the first; nothing of
+ * an engine on a second device making no context on the first; one plan
+ * per batch size whatever the bad files in a batch; nothing of
  * the emulated runtime (device or pinned memory, streams, events, graphs)
  * left behind. */
 #define _POSIX_C_SOURCE 200809L
@@ -73,6 +74,7 @@ void emu_set_stream_mode(const char *mode);
 void emu_live(long *device, long *host, long *streams, long *events, long *graphs);
 void emu_fail_call(const char *call, long after, int error);
 void emu_set_device_count(int count);
+long emu_lt_heuristic_calls(void);
 unsigned emu_devices_touched(void);
 
 enum { SIDE = 64, RESIZE = 72, K = 5, GPU_BATCH = 16, CPU_BATCH = 8, MAX_FILES = 16 };
@@ -733,6 +735,22 @@ static cnx_engine *make_engine(cnx_device device, int max_batch) {
     return make_engine_on(device, max_batch, 0);
 }
 
+/* Bad files change how many good images a batch holds, but not the plan
+ * the GPU runs it with: batches of 4 of the 13 files (3, 2, 3 and 1 good
+ * ones) take two plans, for 4 and for 1 images, not one per good count. A
+ * plan asks the heuristic the same number of times whatever its size. */
+static void plans_per_batch(const file_set *set) {
+    const long before = emu_lt_heuristic_calls();
+    cnx_engine *engine = make_engine(CNX_DEVICE_CUDA, GPU_BATCH); /* plans for GPU_BATCH */
+    if (!engine)
+        return;
+    const long per_plan = emu_lt_heuristic_calls() - before;
+    files_run_on(engine, GPU_BATCH, set, 4, 2, K, 1);
+    const long plans = (emu_lt_heuristic_calls() - before) / per_plan - 1;
+    CHECK(plans == 2, "batches of 4 with bad files among them built %ld plans, want 2", plans);
+    cnx_engine_destroy(engine);
+}
+
 /* An engine on device 1 of 2, used from a thread of its own (whose current
  * device is 0, as any new thread's): every context it makes, for its device
  * memory and its page-locked batches, is on device 1. A context on a device
@@ -903,6 +921,7 @@ int main(int argc, char **argv) {
 
     pixels_run(decoded, decoded_ref, 8);
     second_device(&set, decoded, 8);
+    plans_per_batch(&set);
 
     for (int i = 0; i < 5; i += 2)
         cnx_image_free(&large_images[i]);

@@ -1199,6 +1199,7 @@ struct Pref {
 };
 
 int handles;
+long heuristic_calls; // one or two per GEMM a plan holds: counts plans built
 
 size_t type_size(cudaDataType t) {
     return t == CUDA_R_32F ? 4 : 2;
@@ -1404,6 +1405,7 @@ cublasStatus_t emu_cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatm
                                                   cublasLtMatmulHeuristicResult_t *results,
                                                   int *returned) {
     EMU_LOCK;
+    heuristic_calls++;
     const Desc *desc = (const Desc *)d;
     uint64_t m, n, k;
     const cublasStatus_t s = check(desc, (Layout *)a, (Layout *)b, (Layout *)c, (Layout *)dd, &m, &n, &k);
@@ -1535,7 +1537,14 @@ cublasStatus_t emu_cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t dsc, co
 // A cuBLASLt short of algorithms, for the tests of cnx's fallbacks. A GEMM
 // is selected by its m, n, k (each 0: any).
 
+/* How many times the heuristic was asked, ever. */
+long emu_lt_heuristic_calls(void) {
+    EMU_LOCK;
+    return heuristic_calls;
+}
+
 /* The heuristic ranks `count` (1..8) distinct algorithms per problem; 3 by default. */
+
 void emu_lt_offer(int count) {
     EMU_LOCK;
     if (count < 1 || count > MAX_OFFERED)
