@@ -59,6 +59,19 @@ enum {
 /* cuBLAS's recommended workspace on Hopper. */
 #define WORKSPACE_BYTES ((size_t)32 << 20)
 
+/* Debug builds and the CUDA emulation leave a guard zone after each buffer of
+ * an arena, which the emulation makes inaccessible (CNX_DEVICE_GUARD): a
+ * kernel that runs past its buffer then fails instead of quietly using its
+ * neighbour's data. Two pages, so that a whole page lies in every zone. */
+#if !defined(NDEBUG) || defined(CNX_CUDA_EMULATION)
+#define ARENA_GUARD_BYTES ((size_t)8192)
+#else
+#define ARENA_GUARD_BYTES ((size_t)0)
+#endif
+#ifndef CNX_DEVICE_GUARD
+#define CNX_DEVICE_GUARD(zone, bytes) ((void)(zone), (void)(bytes))
+#endif
+
 /* ------------------------------------------------------------- errors */
 
 static const char *base_name(const char *path) {
@@ -261,17 +274,21 @@ static uint16_t f32_to_bf16(float f) {
 
 /* Two passes over the same layout: the first only sums the sizes (host ==
  * NULL), the second writes the folded, converted values into a host image
- * of the arena and computes the device pointers. */
+ * of the arena and computes the device pointers. Where there are guard
+ * zones, a third (guard set) marks them once the arena is uploaded. */
 typedef struct {
     unsigned char *host;
     size_t size;
     uintptr_t device;
     cnx_act_dtype act;
+    int guard;
 } arena_builder;
 
 static size_t arena_take(arena_builder *ab, size_t bytes) {
     const size_t offset = align_up(ab->size);
-    ab->size = offset + bytes;
+    ab->size = offset + bytes + ARENA_GUARD_BYTES;
+    if (ab->guard)
+        CNX_DEVICE_GUARD((void *)(ab->device + offset + bytes), ARENA_GUARD_BYTES);
     return offset;
 }
 
@@ -351,8 +368,8 @@ static void stage_gemm(arena_builder *ab, gemm_weights *g, int m, int k, float *
                        const float *b_values) {
     g->m = m;
     g->k = k;
-    g->alpha = ab->host && ab->act == CNX_ACT_F16 ? scale_into_fp16_range(w_values, (size_t)m * k)
-                                                  : 1.0f;
+    if (ab->host) /* the filling pass: the others only lay out */
+        g->alpha = ab->act == CNX_ACT_F16 ? scale_into_fp16_range(w_values, (size_t)m * k) : 1.0f;
     g->weight = stage_gemm_weights(ab, w_values, (size_t)m * k);
     g->bias = b_values ? stage_floats(ab, b_values, (size_t)m) : NULL;
 }
@@ -437,7 +454,7 @@ static cnx_status upload_weights(cuda_backend *b, const cnx_convnext_weights *w)
         if (!b->blocks[s])
             return cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "out of memory");
     }
-    arena_builder sizing = {NULL, 0, 0, b->act};
+    arena_builder sizing = {NULL, 0, 0, b->act, 0};
     layout_weights(b, w, &sizing, NULL, NULL);
     const size_t bytes = align_up(sizing.size);
 
@@ -457,15 +474,19 @@ static cnx_status upload_weights(cuda_backend *b, const cnx_convnext_weights *w)
         status = cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "out of memory staging %.1f MiB of weights",
                           bytes / 1048576.0);
     } else {
-        arena_builder fill = {host, 0, (uintptr_t)b->weights_arena, b->act};
+        arena_builder fill = {host, 0, (uintptr_t)b->weights_arena, b->act, 0};
         layout_weights(b, w, &fill, tmp, tmp_bias);
         cudaError_t copy = cudaMemcpy(b->weights_arena, host, bytes, cudaMemcpyHostToDevice);
         /* A pageable copy may return before the DMA lands, and the engine's
          * stream is non-blocking: wait, so no kernel reads half-copied weights. */
         if (copy == cudaSuccess)
             copy = cudaDeviceSynchronize();
-        if (copy != cudaSuccess)
+        if (copy != cudaSuccess) {
             status = cuda_failed(copy, "cudaMemcpy(weights)", __FILE__, __LINE__);
+        } else if (ARENA_GUARD_BYTES) {
+            arena_builder guard = {NULL, 0, (uintptr_t)b->weights_arena, b->act, 1};
+            layout_weights(b, w, &guard, NULL, NULL);
+        }
     }
     free(host);
     free(tmp);
@@ -548,7 +569,7 @@ static cnx_status allocate_activations(cuda_backend *b) {
     };
     for (int i = 0; i < 11; i++) {
         offsets[i] = align_up(total);
-        total = offsets[i] + sizes[i];
+        total = offsets[i] + sizes[i] + ARENA_GUARD_BYTES;
     }
     total = align_up(total);
     const cudaError_t e = cudaMalloc(&b->act_arena, total);
@@ -562,6 +583,9 @@ static cnx_status allocate_activations(cuda_backend *b) {
                         cudaGetErrorString(e));
     }
     unsigned char *base = b->act_arena;
+    if (ARENA_GUARD_BYTES)
+        for (int i = 0; i < 11; i++)
+            CNX_DEVICE_GUARD(base + offsets[i] + sizes[i], ARENA_GUARD_BYTES);
     b->input = (float *)(base + offsets[0]);
     b->patches = base + offsets[1];
     b->residual = (float *)(base + offsets[2]);

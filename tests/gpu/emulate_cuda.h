@@ -1,29 +1,50 @@
 /* The CUDA forward run on the CPU, for machines without a GPU: included
  * first (-include) by every CUDA file of the emulate_forward and
  * emulate_pipeline tests (host/cuda/: cuda_backend.c, cuda_upload.c,
- * host_memory.c, device.c; and the kernels).
+ * host_memory.c, device.c; and the kernels), and by emulate_preprocess.cpp
+ * and emulate_selftest.cpp.
  *
  * The CUDA runtime and cuBLASLt calls are renamed to emu_* functions
  * (tests/gpu/emulate_runtime.cpp): device and page-locked memory are host
  * memory with a guard page after each allocation, there is one device
- * (sm_90), streams run synchronously or (emu_set_stream_mode) as late as
- * CUDA allows, events order them, stream capture records the launches into a
+ * (sm_90; emu_set_device_count for more), streams run synchronously or
+ * (emu_set_stream_mode) as late as CUDA allows, the legacy stream with
+ * CUDA's implicit ordering, events order them, stream capture records the launches into a
  * graph that replays them, and cuBLASLt
  * is a reference GEMM that checks its layouts, types, alignment and epilogue
  * the way cnx uses them. The kernels' device code is compiled by the host
  * compiler: each thread is a fiber, __syncthreads() and the warp shuffles are
  * barriers over fibers. What this cannot show is what only a GPU has:
- * nvcc's arithmetic, races, the real cuBLASLt's reading of the same calls,
- * speed. test_gpu_forward checks those on a GPU.
+ * nvcc's arithmetic, the real cuBLASLt's reading of the same calls, speed.
+ * test_gpu_forward checks those on a GPU.
  *
  * cuBLASLt is not opened (cnx_cublaslt_load is emu_cnx_cublaslt_load).
  * emu_fail_call stands in for a machine without it, and for a device the
  * build has no kernels for: the kernels count as built for sm_80 only
  * (__CUDA_ARCH_LIST__, as CMAKE_CUDA_ARCHITECTURES=80-real would make
  * them), which the sm_90 device runs unless cudaFuncGetAttributes is made
- * to fail. */
+ * to fail.
+ *
+ * Races it can show (tests/gpu/emulate_selftest.cpp proves each):
+ * - Between two barriers a block's threads run one after the other, in the
+ *   order CNX_EMU_THREAD_ORDER says (read once): "forward" (the default,
+ *   thread 0 first), "reverse", or "random:SEED" (a new seeded permutation
+ *   at each barrier). A missing __syncthreads between a write and a read
+ *   of another thread gives a wrong result in one order or the other.
+ * - Shared memory, static (__shared__, gathered into the section
+ *   cnx_emu_shared by emulate_shared.ld) and dynamic, is filled with 0xff
+ *   bytes (NaN) before each block: a read of what the block never wrote is
+ *   NaN, not the previous block's value.
+ * - The CUDA backend leaves a guard zone after each buffer of its arenas
+ *   (CNX_DEVICE_GUARD, in Debug builds and here); the emulation makes the
+ *   zone's whole pages inaccessible and checks the rest (0xff bytes) after
+ *   each kernel and GEMM, so that a kernel running past its buffer fails
+ *   instead of using its neighbour's data. */
 #ifndef CNX_TESTS_GPU_EMULATE_CUDA_H
 #define CNX_TESTS_GPU_EMULATE_CUDA_H
+
+/* For the host files (C and C++) that change their layout under the emulation. */
+#define CNX_CUDA_EMULATION 1
 
 #define cudaGetErrorString emu_cudaGetErrorString
 #define cudaGetDeviceCount emu_cudaGetDeviceCount
@@ -82,6 +103,17 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
+/* [zone, zone + bytes), inside a cudaMalloc'ed arena, is nobody's: an access
+ * to it fails the test. Released by the arena's cudaFree. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+void emu_device_guard(void *zone, size_t bytes);
+#ifdef __cplusplus
+}
+#endif
+#define CNX_DEVICE_GUARD(zone, bytes) emu_device_guard((zone), (bytes))
+
 #ifdef __cplusplus
 #include <algorithm>
 #include <cmath>
@@ -107,8 +139,10 @@ void launch(dim3 grid, dim3 block, size_t shared, cudaStream_t stream, std::func
 using std::max;
 using std::min;
 
+/* Static: one block runs at a time. emulate_shared.ld gathers them into one
+ * section, which the emulation fills with 0xff bytes before each block. */
 #undef __shared__
-#define __shared__ static /* one block runs at a time */
+#define __shared__ static
 #define __launch_bounds__(...)
 #define threadIdx emu::thread_index
 #define blockIdx emu::block_index

@@ -1,21 +1,23 @@
 // The preprocessing kernel (kernels/preprocess.cu) run on the CPU, against
 // cnx_preprocess_image, bit for bit, for every filter, crop mode, crop offset
 // rule, rescale factor, layout and output dtype. No GPU needed: the kernel's
-// device code is compiled by the host compiler, each CUDA thread of a block
-// is a fiber (ucontext), __syncthreads() switches fibers, and a block whose
-// threads do not all reach the same barrier fails. Buffers end at an inaccessible page,
-// so a read or write past them crashes. This checks the kernel's indexing,
-// tiling, chunking and padding; what only a GPU shows (nvcc's floating
-// point, the device's sin and cos for HAMMING and LANCZOS, races between
-// threads, speed) is test_preprocess_gpu's.
+// device code is compiled by the host compiler and run by the emulation of
+// the forward tests (emulate_cuda.h, emulate_runtime.cpp): each CUDA thread
+// of a block is a fiber, __syncthreads() switches fibers in the order
+// CNX_EMU_THREAD_ORDER says, shared memory starts as NaN in every block, and
+// a block whose threads do not all reach the same barrier fails. Buffers end
+// at an inaccessible page, so a read or write past them crashes. This checks
+// the kernel's indexing, tiling, chunking, padding and barriers; what only a
+// GPU shows (nvcc's floating point, the device's sin and cos for HAMMING and
+// LANCZOS, speed) is test_preprocess_gpu's.
 //
 // usage: emulate_preprocess IMAGE_DIR
+#include "emulate_cuda.h"
+
 #include <sys/mman.h>
-#include <ucontext.h>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#include <cuda_runtime.h>
 #include <dirent.h>
 
 #include <algorithm>
@@ -28,36 +30,6 @@
 
 #include "cnx.h"
 
-// ------------------------------------------------ CUDA built-ins on the CPU
-namespace emu {
-struct Index {
-    unsigned x, y, z;
-};
-Index thread_index, block_index;
-void syncthreads();
-} // namespace emu
-
-#undef __shared__
-#define __shared__ static // one block runs at a time
-#define __launch_bounds__(...)
-#define __noinline__ __attribute__((noinline))
-#define threadIdx emu::thread_index
-#define blockIdx emu::block_index
-#define __syncthreads emu::syncthreads
-using std::max;
-using std::min;
-static inline float __int_as_float(int i) {
-    float f;
-    memcpy(&f, &i, 4);
-    return f;
-}
-namespace cnx { // kernel_common.cuh's conversions, on the host
-template <typename T> T from_float(float v);
-template <> float from_float<float>(float v) { return v; }
-template <> __half from_float<__half>(float v) { return __float2half_rn(v); }
-template <> __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
-} // namespace cnx
-
 #define CNX_PREPROCESS_EMULATION
 #include "preprocess.cu"
 
@@ -65,70 +37,17 @@ template <> __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bf
 
 namespace {
 
-constexpr int kFiberStack = 128 * 1024;
-ucontext_t scheduler, fibers[kThreads];
-int fiber_state[kThreads]; // 0 runnable, 1 at a barrier, 2 returned
-int current;
-Args launch_args;
-void (*launch_kernel)(Args) = preprocess_kernel<float>;
-std::vector<char> stacks((size_t)kThreads * kFiberStack);
-
-} // namespace
-
-void emu::syncthreads() {
-    fiber_state[current] = 1;
-    swapcontext(&fibers[current], &scheduler);
-}
-
-namespace {
-
-void fiber_main() {
-    launch_kernel(launch_args);
-    fiber_state[current] = 2;
-}
-
-// Runs block (bx, by); false when its threads split at a barrier.
-bool run_block(unsigned bx, unsigned by) {
-    emu::block_index = {bx, by, 0};
-    for (int i = 0; i < kThreads; i++) {
-        getcontext(&fibers[i]);
-        fibers[i].uc_stack.ss_sp = stacks.data() + (size_t)i * kFiberStack;
-        fibers[i].uc_stack.ss_size = kFiberStack;
-        fibers[i].uc_link = &scheduler;
-        makecontext(&fibers[i], fiber_main, 0);
-        fiber_state[i] = 0;
-    }
-    for (;;) {
-        for (int i = 0; i < kThreads; i++) {
-            if (fiber_state[i] == 2)
-                continue;
-            current = i;
-            emu::thread_index = {(unsigned)i, 0, 0};
-            fiber_state[i] = 0;
-            swapcontext(&scheduler, &fibers[i]);
-        }
-        int returned = 0;
-        for (int i = 0; i < kThreads; i++)
-            returned += fiber_state[i] == 2;
-        if (returned == kThreads)
-            return true;
-        if (returned) {
-            printf("  block (%u, %u): %d threads returned while the others wait at a barrier\n",
-                   bx, by, returned);
-            return false;
-        }
-    }
-}
-
+// The launch cnx_preprocess_forward makes: grid (tiles of the crop, images).
 void launch(const Args &a, int n, cnx_act_dtype dtype) {
-    launch_args = a;
-    launch_kernel = dtype == CNX_ACT_F16    ? preprocess_kernel<__half>
-                    : dtype == CNX_ACT_BF16 ? preprocess_kernel<__nv_bfloat16>
-                                            : preprocess_kernel<float>;
-    for (int b = 0; b < n; b++)
-        for (int t = 0; t < a.tiles_x * a.tiles_x; t++)
-            if (!run_block((unsigned)t, (unsigned)b))
-                exit(1);
+    void (*kernel)(Args) = dtype == CNX_ACT_F16    ? preprocess_kernel<__half>
+                           : dtype == CNX_ACT_BF16 ? preprocess_kernel<__nv_bfloat16>
+                                                   : preprocess_kernel<float>;
+    emu::launch(dim3((unsigned)(a.tiles_x * a.tiles_x), (unsigned)n), dim3(kThreads), 0, nullptr,
+                [=]() { kernel(a); });
+    if (cudaGetLastError() != cudaSuccess) {
+        printf("FAIL: the launch of %d images was refused\n", n);
+        exit(1);
+    }
 }
 
 // `bytes` of memory that end where an inaccessible page begins (never freed).

@@ -3,7 +3,10 @@
 // launchers), on the CPU (see emulate_cuda.h). Kernels run block
 // after block; the threads of a block are fibers (ucontext) switched at
 // __syncthreads() and at each warp shuffle, and a block whose threads do not
-// all meet at the same barrier fails the test.
+// all meet at the same barrier fails the test. Between barriers the threads
+// run in the order CNX_EMU_THREAD_ORDER says (forward, reverse, random:SEED),
+// and each block starts with its shared memory full of 0xff bytes: a missing
+// barrier or a read of shared memory never written shows as a wrong result.
 //
 // Streams. By default (mode "sync") work runs when it is queued, as before.
 // The legacy default stream (stream 0) is a stream like the others, with
@@ -36,7 +39,9 @@
 //
 // Misuse that CUDA leaves undefined or that a real GPU would only show as a
 // rare wrong result fails at once (die): copies whose pointers are not on
-// the side their kind says or run past their allocation, waiting on an event
+// the side their kind says or run past their allocation or into a guard
+// zone (emu_device_guard; a kernel's access to one faults, or fails the
+// check after the kernel), waiting on an event
 // never recorded, use of a destroyed stream or event, freeing what the
 // matching allocator did not return, a cycle of stream waits.
 #include "emulate_cuda.h"
@@ -75,6 +80,7 @@ extern "C" {
 #endif
 #endif
 #ifdef EMU_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -151,7 +157,61 @@ int current = -1;
 int threads_in_block = 0;
 std::function<void()> *block_body;
 unsigned char slots[kMaxThreads][16]; // shuffle values
-std::vector<unsigned char> shared_memory;
+std::vector<unsigned char> shared_memory; // dynamic
+
+uint64_t xorshift(uint64_t &state) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+}
+
+// The state of a xorshift generator seeded by the decimal SEED of "random:SEED".
+uint64_t seeded(const char *digits, const char *variable) {
+    char *end;
+    const unsigned long long seed = strtoull(digits, &end, 10);
+    if (end == digits || *end) {
+        fprintf(stderr, "emulation: %s: \"%s\" is not a seed\n", variable, digits);
+        die("a random mode's seed is not a decimal number");
+    }
+    return seed * 0x9e3779b97f4a7c15ull + 1;
+}
+
+// The order of a block's threads between two barriers ($CNX_EMU_THREAD_ORDER).
+enum ThreadOrder { FORWARD, REVERSE, SHUFFLED };
+ThreadOrder thread_order = FORWARD;
+uint64_t order_state;
+bool order_read = false;
+int sweep_order[kMaxThreads];
+
+void set_thread_order(const char *m) {
+    order_read = true;
+    if (!m || !*m || strcmp(m, "forward") == 0) {
+        thread_order = FORWARD;
+    } else if (strcmp(m, "reverse") == 0) {
+        thread_order = REVERSE;
+    } else if (strncmp(m, "random:", 7) == 0) {
+        thread_order = SHUFFLED;
+        order_state = seeded(m + 7, "CNX_EMU_THREAD_ORDER");
+    } else {
+        die("unknown CNX_EMU_THREAD_ORDER (forward, reverse, random:SEED)");
+    }
+}
+
+void read_thread_order() {
+    if (!order_read)
+        set_thread_order(getenv("CNX_EMU_THREAD_ORDER"));
+}
+
+// The order of the next sweep over a block's n threads: a new permutation
+// at each barrier when shuffled.
+void next_sweep_order(int n) {
+    for (int i = 0; i < n; i++)
+        sweep_order[i] = thread_order == REVERSE ? n - 1 - i : i;
+    if (thread_order == SHUFFLED)
+        for (int i = n - 1; i > 0; i--)
+            std::swap(sweep_order[i], sweep_order[xorshift(order_state) % (uint64_t)(i + 1)]);
+}
 
 char *stack_of(int i) {
     if (!fiber_stack[i]) {
@@ -248,7 +308,28 @@ unsigned long long kernel_launches, blocks_run, captures, graph_launches, matmul
 
 } // namespace
 
+// The static __shared__ variables of every kernel linked in (gathered by
+// emulate_shared.ld, which defines the bounds; null without it).
+extern "C" unsigned char cnx_emu_shared_begin[] __attribute__((weak));
+extern "C" unsigned char cnx_emu_shared_end[] __attribute__((weak));
+
 namespace {
+
+// Before each block: shared memory the block has not written reads as NaN,
+// as garbage would on a GPU, not as the previous block's values.
+void poison_shared_memory() {
+    const size_t statics = (size_t)(cnx_emu_shared_end - cnx_emu_shared_begin);
+#ifdef EMU_ASAN
+    // ASan's redzones between the variables are shared memory here too.
+    static bool unpoisoned = false;
+    if (!unpoisoned)
+        __asan_unpoison_memory_region(cnx_emu_shared_begin, statics);
+    unpoisoned = true;
+#endif
+    if (statics)
+        memset(cnx_emu_shared_begin, 0xff, statics);
+    memset(shared_memory.data(), 0xff, shared_memory.size());
+}
 
 void run_block() {
     const int n = threads_in_block;
@@ -261,10 +342,13 @@ void run_block() {
     }
     for (int i = 0; i < n; i++)
         state[i] = RUNNABLE;
+    poison_shared_memory();
     blocks_run++;
     for (;;) {
         bool ran = false;
-        for (int i = 0; i < n; i++) {
+        next_sweep_order(n);
+        for (int k = 0; k < n; k++) {
+            const int i = sweep_order[k];
             if (state[i] != RUNNABLE)
                 continue;
             current = i;
@@ -384,7 +468,7 @@ void set_mode(const char *m) {
         mode = DEFERRED;
     } else if (strncmp(m, "random:", 7) == 0) {
         mode = RANDOM;
-        random_state = strtoull(m + 7, nullptr, 10) * 0x9e3779b97f4a7c15ull + 1;
+        random_state = seeded(m + 7, "the stream mode");
     } else {
         die("unknown stream mode (sync, deferred, random:SEED)");
     }
@@ -397,10 +481,7 @@ void read_mode() {
 }
 
 uint64_t next_random() {
-    random_state ^= random_state << 13;
-    random_state ^= random_state >> 7;
-    random_state ^= random_state << 17;
-    return random_state;
+    return xorshift(random_state);
 }
 
 void check_stream(cudaStream_t s, const char *call) {
@@ -651,7 +732,67 @@ bool check_host(const void *p, size_t bytes, const char *what) {
     return true;
 }
 
+// Guard zones (emu_device_guard): start -> bytes, inside device
+// allocations. Their whole pages are inaccessible; the bytes around those
+// (a zone need not start or end on a page) hold kGuardFill, checked after
+// each kernel and GEMM.
+std::map<uintptr_t, size_t> guard_zones;
+constexpr unsigned char kGuardFill = 0xff;
+
+// The guard zone that [p, p + bytes) overlaps, or nullptr.
+const std::pair<const uintptr_t, size_t> *guard_overlap(const void *p, size_t bytes) {
+    const uintptr_t a = (uintptr_t)p;
+    auto it = guard_zones.lower_bound(a + bytes); // zones do not overlap: only the last
+    if (it == guard_zones.begin())                // one that starts before the end can
+        return nullptr;
+    --it;
+    return it->first + it->second > a ? &*it : nullptr;
+}
+
+// The whole pages of [a, a + bytes): [*lo, *hi), empty when there are none.
+void whole_pages(uintptr_t a, size_t bytes, uintptr_t *lo, uintptr_t *hi) {
+    const size_t page = page_size();
+    *lo = (a + page - 1) / page * page;
+    *hi = std::max(*lo, (a + bytes) / page * page);
+}
+
+// Whether [p, p + bytes) is all kGuardFill; else *changed is the first byte that is not.
+bool filled(const unsigned char *p, size_t bytes, const unsigned char **changed) {
+    for (size_t i = 0; i < bytes; i++)
+        if (p[i] != kGuardFill) {
+            *changed = p + i;
+            return false;
+        }
+    return true;
+}
+
+// Dies when something wrote into the accessible bytes of a guard zone.
+void check_guard_zones(const char *what) {
+    for (const auto &z : guard_zones) {
+        uintptr_t lo, hi;
+        whole_pages(z.first, z.second, &lo, &hi);
+        const unsigned char *start = (const unsigned char *)z.first, *changed = nullptr;
+        const uintptr_t end = z.first + z.second;
+        const bool intact = hi > lo ? filled(start, lo - z.first, &changed) &&
+                                          filled((const unsigned char *)hi, end - hi, &changed)
+                                    : filled(start, z.second, &changed);
+        if (intact)
+            continue;
+        const auto *m = find(allocations, start);
+        fprintf(stderr, "emulation: %s wrote byte %zu of the %zu-byte guard zone after the "
+                "buffer that ends at offset %zu of a device allocation\n", what,
+                (size_t)(changed - start), z.second, (size_t)(z.first - m->first));
+        die("a write past an arena buffer, into its guard zone");
+    }
+}
+
 void check_device(const void *p, size_t bytes, const char *what) {
+    if (const auto *z = guard_overlap(p, bytes)) {
+        fprintf(stderr, "emulation: cudaMemcpy: the %s (%zu bytes) runs into the guard zone at "
+                "offset %zu of its allocation\n", what, bytes,
+                (size_t)(z->first - find(allocations, p)->first));
+        die("cudaMemcpy: a device range runs into a guard zone");
+    }
     if (is_device(p, bytes))
         return;
     const auto *m = find(allocations, p);
@@ -680,6 +821,23 @@ extern "C" void emu_set_stream_mode(const char *m) {
     EMU_LOCK;
     flush_all();
     set_mode(m);
+}
+
+/* forward (the default, or $CNX_EMU_THREAD_ORDER), reverse, or random:SEED. */
+extern "C" void emu_set_thread_order(const char *order) {
+    EMU_LOCK;
+    set_thread_order(order);
+}
+
+/* How many guard zones there are; the lowest-addressed one in *first and
+ * *first_bytes (either may be NULL). */
+extern "C" long emu_guard_zones(void **first, size_t *first_bytes) {
+    EMU_LOCK;
+    if (first)
+        *first = guard_zones.empty() ? nullptr : (void *)guard_zones.begin()->first;
+    if (first_bytes)
+        *first_bytes = guard_zones.empty() ? 0 : guard_zones.begin()->second;
+    return (long)guard_zones.size();
 }
 
 /* Makes `call` ("cudaMemcpyAsync", "cudaEventRecord", "cudaEventSynchronize",
@@ -731,6 +889,7 @@ extern "C" void emu_live(long *device_allocations, long *host_allocations_out, l
 void emu::launch(dim3 grid, dim3 block, size_t shared, cudaStream_t stream,
                  std::function<void()> body) {
     EMU_LOCK;
+    read_thread_order();
     check_stream(stream, "kernel launch");
     touch_device();
     if (block.y != 1 || block.z != 1)
@@ -760,6 +919,7 @@ void emu::launch(dim3 grid, dim3 block, size_t shared, cudaStream_t stream,
                     emu::block_index = dim3(x, y, z);
                     run_block();
                 }
+        check_guard_zones("a kernel");
     });
 }
 
@@ -999,9 +1159,23 @@ cudaError_t emu_cudaFree(void *p) {
         die(host_allocations.count((uintptr_t)p) ? "cudaFree of page-locked host memory (use cudaFreeHost)"
                                                  : "cudaFree of a pointer cudaMalloc did not return");
     flush_all(); // cudaFree synchronizes the device
-    munmap(it->second.base, it->second.length);
+    munmap(it->second.base, it->second.length); // and with it the zones' protection
+    guard_zones.erase(guard_zones.lower_bound(it->first),
+                      guard_zones.lower_bound(it->first + it->second.bytes));
     allocations.erase(it);
     return cudaSuccess;
+}
+
+void emu_device_guard(void *zone, size_t bytes) {
+    EMU_LOCK;
+    if (!bytes || !is_device(zone, bytes) || guard_overlap(zone, bytes))
+        die("a guard zone outside the device allocations, or over another one");
+    memset(zone, kGuardFill, bytes);
+    uintptr_t lo, hi;
+    whole_pages((uintptr_t)zone, bytes, &lo, &hi);
+    if (hi > lo && mprotect((void *)lo, hi - lo, PROT_NONE) != 0)
+        die("mprotect of a guard zone failed");
+    guard_zones[(uintptr_t)zone] = bytes;
 }
 cudaError_t emu_cudaHostAlloc(void **p, size_t bytes, unsigned flags) {
     EMU_LOCK;
@@ -1489,6 +1663,12 @@ cublasStatus_t emu_cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t dsc, co
         die("cublasLtMatmul: a matrix runs past its allocation");
     if (d->epilogue == CUBLASLT_EPILOGUE_BIAS && !is_device(d->bias, m * type_size(dd->type)))
         die("cublasLtMatmul: the bias runs past its allocation");
+    if (guard_overlap(A, a_extent * type_size(a->type)) ||
+        guard_overlap(B, b_extent * type_size(b->type)) ||
+        guard_overlap(C, d_extent * type_size(c->type)) ||
+        guard_overlap(D, d_extent * type_size(dd->type)) ||
+        (d->epilogue == CUBLASLT_EPILOGUE_BIAS && guard_overlap(d->bias, m * type_size(dd->type))))
+        die("cublasLtMatmul: a matrix or the bias runs into the guard zone after its arena buffer");
     const float al_v = *(const float *)alpha, be_v = *(const float *)beta;
     const Desc desc = *d;
     const Layout la = *a, lb = *b, lc = *c, ld = *dd;
