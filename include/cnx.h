@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 #define CNX_VERSION_MAJOR 0
-#define CNX_VERSION_MINOR 2
+#define CNX_VERSION_MINOR 3
 #define CNX_VERSION_PATCH 0
 
 /* ------------------------------------------------------------------ status */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda_status.h"
 #include "error.h"
 
 struct cuda_upload {
@@ -20,19 +21,6 @@ struct cuda_upload {
     cnx_image_desc *descs;
     int desc_capacity;
 };
-
-static cnx_status failed(cudaError_t e, const char *what) {
-    cudaGetLastError(); /* handled here: the next kernel launch's check must not see it */
-    return cnx_fail(e == cudaErrorMemoryAllocation ? CNX_ERROR_OUT_OF_MEMORY : CNX_ERROR_DEVICE,
-                    "cuda_upload.c: %s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
-}
-
-#define UPLOAD_TRY(call)                                                       \
-    do {                                                                       \
-        const cudaError_t e_ = (call);                                         \
-        if (e_ != cudaSuccess)                                                 \
-            return failed(e_, #call);                                          \
-    } while (0)
 
 void cuda_upload_destroy(cuda_upload *u) {
     if (!u)
@@ -54,11 +42,11 @@ void cuda_upload_destroy(cuda_upload *u) {
 }
 
 static cnx_status setup(cuda_upload *u) {
-    UPLOAD_TRY(cudaSetDevice(u->device));
-    UPLOAD_TRY(cudaStreamCreateWithFlags(&u->stream, cudaStreamNonBlocking));
+    CUDA_TRY(cudaSetDevice(u->device));
+    CUDA_TRY(cudaStreamCreateWithFlags(&u->stream, cudaStreamNonBlocking));
     /* Timing is not needed, and events without it are cheaper to wait on. */
-    UPLOAD_TRY(cudaEventCreateWithFlags(&u->uploaded, cudaEventDisableTiming));
-    UPLOAD_TRY(cudaEventCreateWithFlags(&u->done, cudaEventDisableTiming));
+    CUDA_TRY(cudaEventCreateWithFlags(&u->uploaded, cudaEventDisableTiming));
+    CUDA_TRY(cudaEventCreateWithFlags(&u->done, cudaEventDisableTiming));
     return CNX_OK;
 }
 
@@ -85,14 +73,14 @@ static cnx_status reserve(cuda_upload *u, uint64_t pixel_bytes, int n) {
         u->pixels = NULL;
         u->pixel_capacity = 0;
         const uint64_t capacity = pixel_bytes + pixel_bytes / 4; /* room for the next batch */
-        UPLOAD_TRY(cudaMalloc((void **)&u->pixels, capacity));
+        CUDA_TRY(cudaMalloc((void **)&u->pixels, capacity));
         u->pixel_capacity = capacity;
     }
     if (n > u->desc_capacity) {
         cudaFree(u->descs);
         u->descs = NULL;
         u->desc_capacity = 0;
-        UPLOAD_TRY(cudaMalloc((void **)&u->descs, (size_t)n * sizeof *u->descs));
+        CUDA_TRY(cudaMalloc((void **)&u->descs, (size_t)n * sizeof *u->descs));
         u->desc_capacity = n;
     }
     return CNX_OK;
@@ -100,15 +88,15 @@ static cnx_status reserve(cuda_upload *u, uint64_t pixel_bytes, int n) {
 
 cnx_status cuda_upload_batch(cuda_upload *u, const uint8_t *pixels, uint64_t pixel_bytes,
                              const cnx_image_desc *descs, int n, void *compute_stream) {
-    UPLOAD_TRY(cudaSetDevice(u->device));
+    CUDA_TRY(cudaSetDevice(u->device));
     CNX_TRY(cuda_upload_wait_done(u));
     CNX_TRY(reserve(u, pixel_bytes, n));
     if (pixels && pixel_bytes) /* NULL: the caller's pixels are on the device already */
-        UPLOAD_TRY(cudaMemcpyAsync(u->pixels, pixels, pixel_bytes, cudaMemcpyHostToDevice, u->stream));
-    UPLOAD_TRY(cudaMemcpyAsync(u->descs, descs, (size_t)n * sizeof *descs, cudaMemcpyHostToDevice,
+        CUDA_TRY(cudaMemcpyAsync(u->pixels, pixels, pixel_bytes, cudaMemcpyHostToDevice, u->stream));
+    CUDA_TRY(cudaMemcpyAsync(u->descs, descs, (size_t)n * sizeof *descs, cudaMemcpyHostToDevice,
                                u->stream));
-    UPLOAD_TRY(cudaEventRecord(u->uploaded, u->stream));
-    UPLOAD_TRY(cudaStreamWaitEvent((cudaStream_t)compute_stream, u->uploaded, 0));
+    CUDA_TRY(cudaEventRecord(u->uploaded, u->stream));
+    CUDA_TRY(cudaStreamWaitEvent((cudaStream_t)compute_stream, u->uploaded, 0));
     return CNX_OK;
 }
 
@@ -121,7 +109,7 @@ const cnx_image_desc *cuda_upload_descs(const cuda_upload *u) {
 }
 
 cnx_status cuda_upload_mark_done(cuda_upload *u, void *compute_stream) {
-    UPLOAD_TRY(cudaEventRecord(u->done, (cudaStream_t)compute_stream));
+    CUDA_TRY(cudaEventRecord(u->done, (cudaStream_t)compute_stream));
     u->done_pending = 1;
     return CNX_OK;
 }
@@ -130,7 +118,7 @@ cnx_status cuda_upload_wait_done(cuda_upload *u) {
     if (!u->done_pending)
         return CNX_OK;
     u->done_pending = 0;
-    UPLOAD_TRY(cudaEventSynchronize(u->done));
+    CUDA_TRY(cudaEventSynchronize(u->done));
     return CNX_OK;
 }
 
