@@ -14,6 +14,7 @@
 
 #include "cpu_ops.h"
 #include "error.h"
+#include "layernorm_folding.h"
 
 typedef struct {
     float *dw_weight; /* [7, 7, C] */
@@ -58,32 +59,17 @@ static void gemm_abt(float *out, const float *a, const float *b, size_t rows,
                 1.0f, a, inner, b, inner, beta, out, cols);
 }
 
-/* A conv [out, in, k, k] reordered to the patch order [out, k, k, in], with
- * an optional preceding LayerNorm (gain, bias over `in`) folded in:
- * W' = W * gain[in], b' = b + sum W * bias[in]. */
+/* A conv [out, in, k, k] in the patch order [out, k, k, in], with an
+ * optional preceding LayerNorm folded in (layernorm_folding.h). */
 static cnx_status make_patch_conv(cpu_patch_conv *conv, const float *weight,
                                   const float *bias, int out_ch, int in_ch, int k,
                                   const float *norm_gain, const float *norm_bias) {
-    const size_t per_out = (size_t)k * k * in_ch;
-    conv->weight = malloc(sizeof(float) * out_ch * per_out);
+    conv->weight = malloc(sizeof(float) * out_ch * (size_t)k * k * in_ch);
     conv->bias = malloc(sizeof(float) * out_ch);
     if (!conv->weight || !conv->bias)
         return cnx_fail(CNX_ERROR_OUT_OF_MEMORY, "out of memory for the CPU weights");
-    for (int o = 0; o < out_ch; o++) {
-        double folded_bias = bias[o];
-        for (int i = 0; i < in_ch; i++) {
-            for (int ky = 0; ky < k; ky++) {
-                for (int kx = 0; kx < k; kx++) {
-                    const float w = weight[(((size_t)o * in_ch + i) * k + ky) * k + kx];
-                    float *dst = conv->weight + o * per_out + ((size_t)ky * k + kx) * in_ch + i;
-                    *dst = norm_gain ? w * norm_gain[i] : w;
-                    if (norm_bias)
-                        folded_bias += (double)w * norm_bias[i];
-                }
-            }
-        }
-        conv->bias[o] = (float)folded_bias;
-    }
+    cnx_fold_layernorm_into_conv(conv->weight, conv->bias, weight, bias, out_ch, in_ch, k,
+                                 norm_gain, norm_bias);
     return CNX_OK;
 }
 

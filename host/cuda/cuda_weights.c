@@ -12,6 +12,7 @@
 #include "arena.h"
 #include "cuda_status.h"
 #include "error.h"
+#include "layernorm_folding.h"
 
 /* ------------------------------------------------- fp16 / bf16 encoding */
 
@@ -102,29 +103,6 @@ static const void *stage_gemm_weights(arena_builder *ab, const float *values, si
     return (const void *)(ab->device + offset);
 }
 
-/* A conv [out, in, k, k] in the patch order [out, k, k, in], with a
- * preceding LayerNorm (gain, bias over `in`) folded in, as the CPU backend
- * does: W' = W * gain[in], b' = b + sum W * bias[in] (summed in double). */
-static void fold_patch_conv(float *w_out, float *b_out, const float *weight, const float *bias,
-                            int out_ch, int in_ch, int k, const float *gain,
-                            const float *norm_bias) {
-    const size_t per_out = (size_t)k * k * in_ch;
-    for (int o = 0; o < out_ch; o++) {
-        double folded = bias[o];
-        for (int i = 0; i < in_ch; i++) {
-            for (int ky = 0; ky < k; ky++) {
-                for (int kx = 0; kx < k; kx++) {
-                    const float w = weight[(((size_t)o * in_ch + i) * k + ky) * k + kx];
-                    w_out[o * per_out + ((size_t)ky * k + kx) * in_ch + i] = gain ? w * gain[i] : w;
-                    if (norm_bias)
-                        folded += (double)w * norm_bias[i];
-                }
-            }
-        }
-        b_out[o] = (float)folded;
-    }
-}
-
 /* fp16 has 5 exponent bits: fc2's weights times layer scales down to 1e-6
  * (or any weights folded with small gains) would be subnormal or zero there,
  * and a block's increment lost. One power of two for the whole matrix, 2^s,
@@ -167,7 +145,7 @@ static void layout_weights(cuda_weights *cw, const cnx_convnext_weights *w, aren
     const int fill = ab->host != NULL;
     const int c0 = w->widths[0];
     if (fill)
-        fold_patch_conv(tmp, tmp_bias, w->stem_weight, w->stem_bias, c0, 3, 4, NULL, NULL);
+        cnx_fold_layernorm_into_conv(tmp, tmp_bias, w->stem_weight, w->stem_bias, c0, 3, 4, NULL, NULL);
     stage_gemm(ab, &cw->stem, c0, 48, tmp, fill ? tmp_bias : w->stem_bias);
     cw->stem_norm_gain = stage_floats(ab, w->stem_norm_weight, (size_t)c0);
     cw->stem_norm_bias = stage_floats(ab, w->stem_norm_bias, (size_t)c0);
@@ -178,7 +156,7 @@ static void layout_weights(cuda_weights *cw, const cnx_convnext_weights *w, aren
             const cnx_downsample_weights *d = &w->downsample[s];
             const int prev = w->widths[s - 1];
             if (fill)
-                fold_patch_conv(tmp, tmp_bias, d->conv_weight, d->conv_bias, c, prev, 2,
+                cnx_fold_layernorm_into_conv(tmp, tmp_bias, d->conv_weight, d->conv_bias, c, prev, 2,
                                 d->norm_weight, d->norm_bias);
             stage_gemm(ab, &cw->down[s], c, 4 * prev, tmp, fill ? tmp_bias : d->conv_bias);
         }
@@ -194,7 +172,7 @@ static void layout_weights(cuda_weights *cw, const cnx_convnext_weights *w, aren
             blk->dw_bias = stage_floats(ab, bw->dw_bias, (size_t)c);
 
             if (fill)
-                fold_patch_conv(tmp, tmp_bias, bw->fc1_weight, bw->fc1_bias, hidden, c, 1,
+                cnx_fold_layernorm_into_conv(tmp, tmp_bias, bw->fc1_weight, bw->fc1_bias, hidden, c, 1,
                                 bw->norm_weight, bw->norm_bias);
             stage_gemm(ab, &blk->fc1, hidden, c, tmp, NULL);
             blk->fc1_bias = stage_floats(ab, tmp_bias, (size_t)hidden);
@@ -218,7 +196,7 @@ static void layout_weights(cuda_weights *cw, const cnx_convnext_weights *w, aren
     }
     const int last = w->widths[w->num_stages - 1];
     if (fill)
-        fold_patch_conv(tmp, tmp_bias, w->head_weight, w->head_bias, w->num_classes, last, 1,
+        cnx_fold_layernorm_into_conv(tmp, tmp_bias, w->head_weight, w->head_bias, w->num_classes, last, 1,
                         w->head_norm_weight, w->head_norm_bias);
     stage_gemm(ab, &cw->head, w->num_classes, last, tmp, fill ? tmp_bias : w->head_bias);
 }

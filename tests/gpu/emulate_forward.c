@@ -34,6 +34,7 @@
 #include "convnext_weights.h"
 #include "cpu_backend.h"
 #include "cuda_backend.h"
+#include "precision_budgets.h"
 #include "random_model.h"
 #include "test_check.h"
 
@@ -44,20 +45,6 @@ cudaError_t emu_cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned flags);
 cudaError_t emu_cudaStreamDestroy(cudaStream_t stream);
 void emu_report(void);
 
-static const char *names[] = {"fp32", "tf32", "fp16", "bf16"};
-static const double budgets[] = {1e-4, 1e-2, 1e-2, 5e-2};
-
-static double relative_error(const float *got, const float *want, size_t count) {
-    double worst = 0.0, scale = 0.0;
-    for (size_t i = 0; i < count; i++) {
-        const double d = fabs((double)got[i] - want[i]);
-        if (!(d <= worst))
-            worst = isnan(d) ? INFINITY : d;
-        if (fabs(want[i]) > scale)
-            scale = fabs(want[i]);
-    }
-    return scale > 0 ? worst / scale : worst;
-}
 
 /* Arrays the test hangs on loaded weights in place of the file's. */
 typedef struct {
@@ -91,14 +78,6 @@ static extra_arrays make_v2(cnx_convnext_weights *w, uint64_t seed) {
     w->has_grn = 1;
     w->has_layer_scale = 0;
     return extra;
-}
-
-static float *random_floats(size_t count, uint64_t seed) {
-    float *x = malloc(count * sizeof(float));
-    random_seed(seed);
-    for (size_t i = 0; i < count; i++)
-        x[i] = 2.5f * random_uniform();
-    return x;
 }
 
 /* A random model of spec, through a file and the loader; 0 on failure. */
@@ -164,7 +143,7 @@ static void check_weights(const char *name, const cnx_convnext_weights *weights,
 
     for (int p = 0; p < 4; p++) {
         char label[64];
-        snprintf(label, sizeof label, "%s/%s", name, names[p]);
+        snprintf(label, sizeof label, "%s/%s", name, precision_names[p]);
         cuda_backend *gpu = NULL;
         cnx_status status = cuda_backend_create(&w, (cnx_precision)p, n, size, 0, NULL, &gpu);
         CHECK(status == CNX_OK, "%s: create: %s", label, cnx_last_error());
@@ -176,8 +155,8 @@ static void check_weights(const char *name, const cnx_convnext_weights *weights,
         status = cuda_backend_forward(gpu, input, 0, n, height, width, got, 0);
         CHECK(status == CNX_OK, "%s: forward: %s", label, cnx_last_error());
         const double error = relative_error(got, ref, out);
-        printf("%-6s %-5s max|err|/max|cpu| %.3e (budget %.0e)\n", name, names[p], error, budgets[p]);
-        CHECK(error <= budgets[p], "%s: error %.3e over %.0e", label, error, budgets[p]);
+        printf("%-6s %-5s max|err|/max|cpu| %.3e (budget %.0e)\n", name, precision_names[p], error, precision_budgets[p]);
+        CHECK(error <= precision_budgets[p], "%s: error %.3e over %.0e", label, error, precision_budgets[p]);
         for (int run = 1; run <= 3; run++) {
             memset(again, 0, out * sizeof(float));
             status = cuda_backend_forward(gpu, input, 0, n, height, width, again, 0);
@@ -187,7 +166,7 @@ static void check_weights(const char *name, const cnx_convnext_weights *weights,
         }
         /* A smaller batch: its own plan, the same rows. */
         status = cuda_backend_forward(gpu, input, 0, 1, height, width, again, 0);
-        CHECK(status == CNX_OK && relative_error(again, ref, (size_t)classes) <= budgets[p],
+        CHECK(status == CNX_OK && relative_error(again, ref, (size_t)classes) <= precision_budgets[p],
               "%s: batch 1: %s", label, cnx_last_error());
 
         /* Device pointers on a caller's stream. */
@@ -239,7 +218,7 @@ static void check_weights(const char *name, const cnx_convnext_weights *weights,
                   big, cuda_backend_capacity(gpu, big, big));
             if (n / 4 >= 1) {
                 status = cuda_backend_forward(gpu, big_input, 0, 1, big, big, big_got, 0);
-                CHECK(status == CNX_OK && relative_error(big_got, big_ref, (size_t)classes) <= budgets[0],
+                CHECK(status == CNX_OK && relative_error(big_got, big_ref, (size_t)classes) <= precision_budgets[0],
                       "%s: forward at %d: %s", label, big, cnx_last_error());
             } else {
                 status = cuda_backend_forward(gpu, big_input, 0, 1, big, big, big_got, 0);
@@ -297,7 +276,7 @@ static void check_head_eps(const convnext_spec *spec, int n, int height, int wid
     printf("head eps 1 vs 1e-6: CPU logits moved %.3e; fp32 max|err|/max|cpu| %.3e and %.3e\n",
            moved, usual_error, large_error);
     CHECK(moved > 1e-2, "head eps: the CPU logits moved only %.3e", moved);
-    CHECK(usual_error <= budgets[0] && large_error <= budgets[0],
+    CHECK(usual_error <= precision_budgets[0] && large_error <= precision_budgets[0],
           "head eps: fp32 errors %.3e (1e-6), %.3e (1)", usual_error, large_error);
     free(usual);
     free(large);
@@ -363,17 +342,17 @@ static void check_layer_scale_magnitudes(const convnext_spec *spec, int n, int h
             snprintf(label, sizeof label, "layer scale 1e-6..1");
         for (int p = CNX_PRECISION_FP16; p <= CNX_PRECISION_BF16; p++) {
             const double error = one_forward(label, &w, (cnx_precision)p, n, height, width, NULL);
-            printf("%s  %-5s max|err|/max|cpu| %.3e (budget %.0e)\n", label, names[p], error,
-                   budgets[p]);
-            CHECK(error <= budgets[p], "%s, %s: error %.3e over %.0e", label, names[p], error,
-                  budgets[p]);
+            printf("%s  %-5s max|err|/max|cpu| %.3e (budget %.0e)\n", label, precision_names[p], error,
+                   precision_budgets[p]);
+            CHECK(error <= precision_budgets[p], "%s, %s: error %.3e over %.0e", label, precision_names[p], error,
+                  precision_budgets[p]);
         }
         CHECK(cpu_logits(&w, input, n, height, width, with) == CNX_OK, "%s: CPU", label);
         memset(scaled.values, 0, (size_t)w.depths[last] * w.widths[last] * sizeof(float));
         CHECK(cpu_logits(&w, input, n, height, width, without) == CNX_OK, "%s: CPU", label);
         const double moved = relative_error(without, with, out);
         printf("%s  without the last stage's blocks the CPU logits move %.3e\n", label, moved);
-        CHECK(moved > 10 * budgets[CNX_PRECISION_FP16], "%s: the blocks move the logits only %.3e",
+        CHECK(moved > 10 * precision_budgets[CNX_PRECISION_FP16], "%s: the blocks move the logits only %.3e",
               label, moved);
         free(scaled.values);
         cnx_convnext_weights_free(&w);

@@ -31,6 +31,7 @@
 #include "convnext_weights.h"
 #include "cpu_backend.h"
 #include "cuda_backend.h"
+#include "precision_budgets.h"
 #include "random_model.h"
 #include "test_check.h"
 
@@ -63,24 +64,10 @@ enum {
     OFFERED = 3,   /* algorithms the emulated heuristic ranks */
 };
 
-static const char *names[] = {"fp32", "tf32", "fp16", "bf16"};
-static const double budgets[] = {1e-4, 1e-2, 1e-2, 5e-2};
 
 static cnx_convnext_weights model;
 static float *input, *ref; /* BATCH images, the CPU backend's logits */
 static size_t classes;
-
-static double relative_error(const float *got, const float *want, size_t count) {
-    double worst = 0.0, scale = 0.0;
-    for (size_t i = 0; i < count; i++) {
-        const double d = fabs((double)got[i] - want[i]);
-        if (!(d <= worst))
-            worst = isnan(d) ? INFINITY : d;
-        if (fabs(want[i]) > scale)
-            scale = fabs(want[i]);
-    }
-    return scale > 0 ? worst / scale : worst;
-}
 
 /* What the emulation holds alive: device and host memory, streams, events,
  * graphs, cuBLASLt objects. */
@@ -117,11 +104,11 @@ static cnx_status forward_checked(const char *label, cuda_backend *gpu, int prec
     if (status != CNX_OK)
         return status;
     const double error = relative_error(logits, ref, (size_t)n * classes);
-    CHECK(error <= budgets[precision], "%s: batch %d: error %.3e over %.0e", label, n, error,
-          budgets[precision]);
+    CHECK(error <= precision_budgets[precision], "%s: batch %d: error %.3e over %.0e", label, n, error,
+          precision_budgets[precision]);
     if (n == BATCH)
-        printf("%-34s %-5s max|err|/max|cpu| %.3e (budget %.0e)\n", label, names[precision], error,
-               budgets[precision]);
+        printf("%-34s %-5s max|err|/max|cpu| %.3e (budget %.0e)\n", label, precision_names[precision], error,
+               precision_budgets[precision]);
     return status;
 }
 
@@ -159,7 +146,7 @@ static void check_bias_by_kernel(void) {
         long ran, refused;
         uses(0, &ran, &refused);
         CHECK(ran == 4 * MATMULS && refused == 0, "no bias epilogue, %s: %ld matmuls ran, %ld refused",
-              names[p], ran, refused);
+              precision_names[p], ran, refused);
         cuda_backend_destroy(gpu);
     }
 }
@@ -255,13 +242,13 @@ static void check_first_fails(void) {
         uses(1, &ran1, &refused1);
         CHECK(ran0 == 0 && refused0 == PLANS && ran1 == 4 * MATMULS && refused1 == 0,
               "first algorithm fails, %s: rank 0 ran %ld, refused %ld (want %d); rank 1 ran %ld "
-              "(want %d), refused %ld", names[p], ran0, refused0, PLANS, ran1, 4 * MATMULS, refused1);
+              "(want %d), refused %ld", precision_names[p], ran0, refused0, PLANS, ran1, 4 * MATMULS, refused1);
         /* Batch 1: a plan of its own, which falls through in its turn. */
         float logits[BATCH * 8];
         forward_checked("first algorithm fails, batch 1", gpu, p, 1, logits);
         uses(0, &ran0, &refused0);
         CHECK(refused0 == 2 * PLANS, "first algorithm fails, %s, batch 1: %ld refused, want %d",
-              names[p], refused0, 2 * PLANS);
+              precision_names[p], refused0, 2 * PLANS);
         cuda_backend_destroy(gpu);
     }
 }
@@ -344,7 +331,7 @@ static void check_no_retry_in_capture(void) {
     cuda_backend_set_stream(gpu, NULL); /* synchronizes the caller's stream */
     memcpy(logits, d_logits, classes * BATCH * sizeof(float));
     const double error = relative_error(logits, ref, classes * BATCH);
-    CHECK(again == CNX_OK && error <= budgets[0], "capturing caller, then not: error %.3e", error);
+    CHECK(again == CNX_OK && error <= precision_budgets[0], "capturing caller, then not: error %.3e", error);
     cuda_backend_destroy(gpu);
     emu_cudaStreamDestroy(stream);
     emu_cudaFree(d_in);

@@ -46,14 +46,6 @@ void emu_report(void);
 
 enum { N = 2, SIDE = 32 };
 
-static float *random_floats(size_t count, uint64_t seed) {
-    float *x = malloc(count * sizeof(float));
-    random_seed(seed);
-    for (size_t i = 0; i < count; i++)
-        x[i] = 2.5f * random_uniform();
-    return x;
-}
-
 typedef struct {
     cnx_convnext_weights weights;
     int classes;

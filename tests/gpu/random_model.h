@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "safetensors_writer.h"
 
@@ -28,6 +29,15 @@ static inline float random_uniform(void) {
     random_state ^= random_state >> 7;
     random_state ^= random_state << 17;
     return (float)((double)(random_state >> 11) / 4503599627370496.0 - 1.0);
+}
+
+/* count floats uniform in [-2.5, 2.5): model inputs (malloc'd). */
+static inline float *random_floats(size_t count, uint64_t seed) {
+    float *x = (float *)malloc(count * sizeof(float)); /* C++ includes this too */
+    random_seed(seed);
+    for (size_t i = 0; i < count; i++)
+        x[i] = 2.5f * random_uniform();
+    return x;
 }
 
 static inline void randomize_model(writer_model *m, uint64_t seed) {

@@ -35,6 +35,7 @@
 
 #include "cnx.h"
 #include "device.h"
+#include "precision_budgets.h"
 #include "random_model.h"
 #include "safetensors_writer.h"
 #include "test_check.h"
@@ -58,8 +59,6 @@ typedef struct {
     int top1_agree, top1_total, top1_confident_disagree;
 } measure;
 
-static const char *precision_names[] = {"fp32", "tf32", "fp16", "bf16"};
-static const double budgets[] = {1e-4, 1e-2, 1e-2, 5e-2};
 
 static float *random_input(int n, int height, int width, uint64_t seed) {
     const size_t count = (size_t)n * 3 * height * width;
@@ -233,7 +232,7 @@ static void check_precision(const config *c, const char *path, cnx_precision pre
                             const float *input, const float *ref) {
     const int classes = c->spec.num_classes, max = c->max_batch;
     const int input_size = c->height > c->width ? c->height : c->width;
-    const double budget = budgets[precision];
+    const double budget = precision_budgets[precision];
     char label[96];
     snprintf(label, sizeof label, "%s/%s", c->name, precision_names[precision]);
 
@@ -400,8 +399,8 @@ static void check_larger_inputs(const char *dir) {
         CHECK(cnx_engine_forward(gpu, input, n, side, side, got) == CNX_OK,
               "larger: CUDA forward of 3 images of 128x128: %s", cnx_last_error());
         measure m = {0, 0, 0, 0};
-        compare(&m, got, ref, n, classes, budgets[0]);
-        CHECK(m.max_rel_error <= budgets[0], "larger: error %.3e", m.max_rel_error);
+        compare(&m, got, ref, n, classes, precision_budgets[0]);
+        CHECK(m.max_rel_error <= precision_budgets[0], "larger: error %.3e", m.max_rel_error);
         float *huge = random_input(1, 512, 512, 6);
         const cnx_status status = cnx_engine_forward(gpu, huge, 1, 512, 512, got);
         CHECK(status == CNX_ERROR_INVALID_ARGUMENT && strstr(cnx_last_error(), "input_size"),
