@@ -1,11 +1,12 @@
-/* cuBLASLt through dlopen (see cublaslt_library.h). The definitions below
- * spell each function as <cublasLt.h> declares it, so a prototype that
- * differs from the header's does not compile. */
+/* cuBLASLt through dlopen (see cublaslt_library.h). The forwarding
+ * functions below are cnx_cublasLt* (the header maps the names), declared
+ * there with <cublasLt.h>'s types: a definition that differs does not
+ * compile. */
+#define _GNU_SOURCE /* secure_getenv */
 #ifdef CNX_HAVE_CUDA
 
 #include "cublaslt_library.h"
 
-#include <cublasLt.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -14,43 +15,26 @@
 
 #include "error.h"
 
-/* Every cuBLASLt function cnx calls. One added to host/cuda/ goes here and
- * gets a forwarding definition below (else libcnx does not link). */
-#define CUBLASLT_FUNCTIONS(X)                                                  \
-    X(cublasLtCreate)                                                          \
-    X(cublasLtDestroy)                                                         \
-    X(cublasLtGetStatusString)                                                 \
-    X(cublasLtMatmulPreferenceCreate)                                          \
-    X(cublasLtMatmulPreferenceDestroy)                                         \
-    X(cublasLtMatmulPreferenceSetAttribute)                                    \
-    X(cublasLtMatmulDescCreate)                                                \
-    X(cublasLtMatmulDescDestroy)                                               \
-    X(cublasLtMatmulDescSetAttribute)                                          \
-    X(cublasLtMatrixLayoutCreate)                                              \
-    X(cublasLtMatrixLayoutDestroy)                                             \
-    X(cublasLtMatmulAlgoGetHeuristic)                                          \
-    X(cublasLtMatmul)
-
-#define POINTER_TO(name) __typeof__(name) *name;
+#define POINTER_TO(name) __typeof__(name) *p_##name;
 /* The library's functions; all NULL until a load succeeds. Written once,
  * inside pthread_once, before any caller of cnx_cublaslt_load returns. */
 static struct {
-    CUBLASLT_FUNCTIONS(POINTER_TO)
+    CNX_CUBLASLT_FUNCTIONS(POINTER_TO)
 } lt;
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static char load_error[512]; /* why the load failed; empty once loaded */
 
 static void load(void) {
-    const char *path = getenv("CNX_CUBLASLT_LIBRARY");
+    const char *path = secure_getenv("CNX_CUBLASLT_LIBRARY"); /* it picks code to run */
     if (!path || !*path)
         path = CNX_CUBLASLT_SONAME;
     void *library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     const char *failed = NULL;
 #define RESOLVE(name)                                                          \
-    if (library && !failed && !(*(void **)&lt.name = dlsym(library, #name)))  \
+    if (library && !failed && !(*(void **)&lt.p_##name = dlsym(library, #name))) \
         failed = #name;
-    CUBLASLT_FUNCTIONS(RESOLVE)
+    CNX_CUBLASLT_FUNCTIONS(RESOLVE)
 #undef RESOLVE
     if (library && !failed)
         return;
@@ -71,11 +55,12 @@ cnx_status cnx_cublaslt_load(void) {
 /* ------------------------------------------------- forwarding definitions */
 
 #define HIDDEN __attribute__((visibility("hidden")))
-#define FORWARD(name, ...) return lt.name ? lt.name(__VA_ARGS__) : CUBLAS_STATUS_NOT_INITIALIZED
+#define FORWARD(name, ...)                                                     \
+    return lt.p_##name ? lt.p_##name(__VA_ARGS__) : CUBLAS_STATUS_NOT_INITIALIZED
 
 HIDDEN const char *CUBLASWINAPI cublasLtGetStatusString(cublasStatus_t status) {
-    return lt.cublasLtGetStatusString ? lt.cublasLtGetStatusString(status)
-                                      : "cuBLASLt is not loaded";
+    return lt.p_cublasLtGetStatusString ? lt.p_cublasLtGetStatusString(status)
+                                        : "cuBLASLt is not loaded";
 }
 
 HIDDEN cublasStatus_t CUBLASWINAPI cublasLtCreate(cublasLtHandle_t *handle) {

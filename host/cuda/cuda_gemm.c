@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "add_bias.cuh"
+#include "cublaslt_library.h"
 #include "cuda_status.h"
 #include "error.h"
 

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "cublaslt_library.h"
+
 #include "error.h"
 
 static const char *base_name(const char *path) {

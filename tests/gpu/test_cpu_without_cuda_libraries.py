@@ -3,7 +3,10 @@
 
 libcnx must not need cuBLASLt (or any CUDA library) to load: it opens
 cuBLASLt when the first CUDA engine is made. Checks:
-  - `readelf -d` of libcnx and of cnx lists no cuBLAS or cuDNN library;
+  - `readelf -d` of libcnx and of cnx lists no cuBLAS or cuDNN library, and
+    libcnx (shared or static) neither wants nor offers a symbol of
+    cuBLASLt's (cnx calls its own forwarding functions, cnx_cublasLt*, which
+    must not stand in for an application's cuBLASLt);
   - in a user and mount namespace where empty folders hide the one cuBLASLt
     loads from (or, in a folder the system's own libraries share, /dev/null
     covers each CUDA library), so that test_cublaslt_library cannot open it
@@ -15,7 +18,8 @@ cuBLASLt when the first CUDA engine is made. Checks:
     where none is, --device auto stays quiet.
 Exits 77 (skipped) where this machine does not permit the namespace.
 
-    test_cpu_without_cuda_libraries.py --cnx CNX --libcnx LIBCNX --probe TEST_CUBLASLT_LIBRARY
+    test_cpu_without_cuda_libraries.py --cnx CNX --libcnx LIBCNX --static LIBCNX_INTERNAL_A
+        --probe TEST_CUBLASLT_LIBRARY
         --weights W --labels L IMAGE...
 """
 import argparse
@@ -63,10 +67,16 @@ def needed(path):
     return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out)
 
 
+def cublaslt_symbols(path, *options):
+    out = subprocess.run(["nm", *options, path], capture_output=True, text=True, check=True).stdout
+    return [line.split()[-1] for line in out.splitlines() if re.search(r"\scublasLt\w*$", line)]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cnx", required=True)
     parser.add_argument("--libcnx", required=True)
+    parser.add_argument("--static", required=True, help="libcnx_internal.a")
     parser.add_argument("--probe", required=True, help="the test_cublaslt_library executable")
     parser.add_argument("--weights", required=True)
     parser.add_argument("--labels", required=True)
@@ -76,6 +86,14 @@ def main():
     for path in (args.libcnx, args.cnx):
         cuda = [lib for lib in needed(path) if re.search(r"cublas|cudnn", lib, re.I)]
         check(f"{os.path.basename(path)} needs no cuBLAS or cuDNN library", not cuda, f"NEEDED {cuda}")
+    for options, what in ((("-D", "--undefined-only"), "libcnx wants"),
+                          (("-D", "--defined-only"), "libcnx offers")):
+        names = cublaslt_symbols(args.libcnx, *options)
+        check(f"{what} no cuBLASLt symbol", not names, " ".join(names))
+    # Linked statically, even a hidden definition of a cuBLASLt name would
+    # take an application's own cuBLASLt calls.
+    names = cublaslt_symbols(args.static, "--defined-only")
+    check("the static library defines no cuBLASLt name", not names, " ".join(names))
 
     if run(["unshare", "-rm", "true"]).returncode != 0:
         print("SKIP: this machine does not permit user and mount namespaces (unshare -rm)")
