@@ -274,23 +274,30 @@ CNX_API void cnx_engine_destroy(cnx_engine *engine);
  * per-thread default stream (nvcc --default-stream per-thread), is not
  * ordered: pass that stream in cnx_options.cuda_stream or
  * cnx_engine_set_cuda_stream, and the engine's work follows the work queued
- * there before each call.
+ * there before each call. The legacy-stream order is an event recorded on
+ * stream 0 at each call: in a program where another thread captures a
+ * blocking stream in cudaStreamCaptureModeGlobal, pass the engine a stream
+ * of its own instead.
  *
  * Graph capture. cnx_engine_forward_device on a caller's stream may be
  * captured into the caller's CUDA graph (cudaStreamBeginCapture on that
  * stream, any mode): the engine's kernels become nodes of that graph. Warm
  * the engine up with one uncaptured call of the same batch size first (it
  * loads the kernels and plans the GEMMs). The graph uses the engine's
- * buffers: launch it only while the engine lives, and not concurrently with
- * other calls on the engine. The other entry points wait for their results,
- * which a capture forbids; they fail during one. */
+ * buffers: launch it only while the engine lives, not concurrently with
+ * other calls on the engine, and let its launches finish before destroying
+ * the engine (which waits only for the engine's own work). The other entry
+ * points, and forward from or to host memory, wait for their results, which
+ * a capture forbids: they return CNX_ERROR_UNSUPPORTED during one, before
+ * queuing anything, so the caller's capture goes on. */
 
 /* Queues the engine's later GPU work on `cuda_stream` (a cudaStream_t), after
  * the engine's work already queued on the previous one has finished (the
  * new stream waits for it on the GPU; the call does not block, and the
  * previous stream may already be destroyed); NULL goes back to the engine's
- * own stream. On a CPU engine NULL is accepted and anything else is
- * CNX_ERROR_UNSUPPORTED. */
+ * own stream. A stream that is being captured is refused
+ * (CNX_ERROR_INVALID_ARGUMENT): set it before the capture begins. On a CPU
+ * engine NULL is accepted and anything else is CNX_ERROR_UNSUPPORTED. */
 CNX_API cnx_status cnx_engine_set_cuda_stream(cnx_engine *engine, void *cuda_stream);
 
 /* forward on device memory: input float32 [n, 3, height, width] and logits

@@ -54,7 +54,7 @@ typedef struct {
     unsigned long long last_used;
     gemm_plan stem, down[CNX_MAX_STAGES], fc1[CNX_MAX_STAGES], fc2[CNX_MAX_STAGES], head;
     cudaGraphExec_t graph;
-    int runs;         /* runs on the current stream */
+    int runs;         /* runs so far (the first is eager) */
     int graph_failed; /* capture failed once: eager from then on */
 } forward_plan;
 
@@ -446,12 +446,18 @@ cnx_status cuda_backend_create(const cnx_convnext_weights *w, cnx_precision prec
 cnx_status cuda_backend_set_stream(cuda_backend *b, void *stream) {
     CUDA_TRY(cudaSetDevice(b->device));
     const cudaStream_t next = stream ? (cudaStream_t)stream : b->own_stream;
-    if (next == b->stream && b->caller_stream == (stream != NULL))
-        return CNX_OK;
+    /* A capture cannot wait for an event recorded outside it. */
+    enum cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    CUDA_TRY(cudaStreamIsCapturing(next, &capturing));
+    if (capturing != cudaStreamCaptureStatusNone)
+        return cnx_fail(CNX_ERROR_INVALID_ARGUMENT,
+                        "set the CUDA stream: the stream is being captured; set it before the "
+                        "capture begins");
     /* Work queued on the old stream uses the same buffers: the new stream
      * waits for it through work_done, never through the old stream, which
-     * the caller may have destroyed by now. Graphs are not tied to a stream
-     * (captured on our own), so they stay. */
+     * the caller may have destroyed by now (and even for the same handle:
+     * a destroyed stream's handle can come back for a new one). Graphs are
+     * not tied to a stream (captured on our own), so they stay. */
     CUDA_TRY(cudaStreamWaitEvent(next, b->work_done, 0));
     b->stream = next;
     b->caller_stream = stream != NULL;
@@ -523,7 +529,8 @@ static cnx_status capture(cuda_backend *b, forward_plan *p) {
             cudaGraphDestroy(graph);
         if (status != CNX_OK)
             return status;
-        return cuda_status_failed(ended, "cudaStreamEndCapture(b->stream, &graph)", __FILE__, __LINE__);
+        return cuda_status_failed(ended, "cudaStreamEndCapture(b->own_stream, &graph)", __FILE__,
+                                  __LINE__);
     }
     const cudaError_t made = cudaGraphInstantiate(&p->graph, graph, 0);
     cudaGraphDestroy(graph);
@@ -565,16 +572,23 @@ static cnx_status run_body(cuda_backend *b, forward_plan *p) {
 
 /* The start of every call that queues work: the device, whether the
  * caller is capturing its stream, and the order after the caller's work.
- * On our own stream the work waits for what the caller queued on the legacy
- * default stream before the call (libcnx uses the legacy default stream, so
- * stream 0 here is it), as work on a blocking stream would; on the caller's
- * stream, the stream's order is the contract. */
-static cnx_status begin_call(cuda_backend *b) {
+ * Only `capturable` work (from and to device memory, nothing waited for)
+ * may go into a caller's capture: anything else is refused before it
+ * queues a thing, which would spoil the capture. On our own stream the work
+ * waits for what the caller queued on the legacy default stream before the
+ * call (libcnx uses the legacy default stream, so stream 0 here is it), as
+ * work on a blocking stream would; on the caller's stream, the stream's
+ * order is the contract. */
+static cnx_status begin_call(cuda_backend *b, int capturable, const char *what) {
     CUDA_TRY(cudaSetDevice(b->device));
     enum cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
     if (b->caller_stream)
         CUDA_TRY(cudaStreamIsCapturing(b->stream, &capturing));
     b->caller_capturing = capturing != cudaStreamCaptureStatusNone;
+    if (b->caller_capturing && !capturable)
+        return cnx_fail(CNX_ERROR_UNSUPPORTED,
+                        "%s: the engine's stream is being captured, and only a forward from and "
+                        "to device memory (cnx_engine_forward_device) can be", what);
     if (!b->caller_capturing)
         destroy_retired_graphs(b);
     if (!b->caller_stream) {
@@ -584,12 +598,17 @@ static cnx_status begin_call(cuda_backend *b) {
     return CNX_OK;
 }
 
-/* The end of every call that queued work: work_done marks it (a capture
- * has nothing to mark: the caller's graph runs when the caller says). */
-static cnx_status end_call(cuda_backend *b) {
-    if (!b->caller_capturing)
-        CUDA_TRY(cudaEventRecord(b->work_done, b->stream));
-    return CNX_OK;
+/* The end of every call that began, whatever became of it: work_done
+ * marks what it queued, a failed call's half included, for destroy and
+ * set_stream to wait for (a capture has nothing to mark: the caller's graph
+ * runs when the caller says). Returns the call's status, or this failure. */
+static cnx_status end_call(cuda_backend *b, cnx_status status) {
+    if (b->caller_capturing)
+        return status;
+    const cudaError_t e = cudaEventRecord(b->work_done, b->stream);
+    if (e != cudaSuccess && status == CNX_OK)
+        return cuda_status_failed(e, "cudaEventRecord(b->work_done, b->stream)", __FILE__, __LINE__);
+    return status;
 }
 
 static cnx_status check_call(const cuda_backend *b, const float *input, int n, int height,
@@ -626,32 +645,47 @@ static cnx_status forward_to_logits(cuda_backend *b, const float *input, int inp
     return run_body(b, p);
 }
 
+static cnx_status queue_forward(cuda_backend *b, const float *input, int input_on_device, int n,
+                                int height, int width, float *logits, int logits_on_device) {
+    CNX_TRY(forward_to_logits(b, input, input_on_device, n, height, width));
+    CUDA_TRY(cudaMemcpyAsync(logits, b->logits, (size_t)n * b->classes * sizeof(float),
+                             logits_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyDeviceToHost,
+                             b->stream));
+    return CNX_OK;
+}
+
 cnx_status cuda_backend_forward(cuda_backend *b, const float *input, int input_on_device, int n,
                                 int height, int width, float *logits, int logits_on_device) {
     if (!logits)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "CUDA forward: NULL logits");
-    CNX_TRY(begin_call(b));
-    CNX_TRY(forward_to_logits(b, input, input_on_device, n, height, width));
-    const size_t bytes = (size_t)n * b->classes * sizeof(float);
-    CUDA_TRY(cudaMemcpyAsync(logits, b->logits, bytes,
-                             logits_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyDeviceToHost,
-                             b->stream));
-    CNX_TRY(end_call(b));
+    CNX_TRY(begin_call(b, input_on_device && logits_on_device, "CUDA forward"));
+    CNX_TRY(end_call(b, queue_forward(b, input, input_on_device, n, height, width, logits,
+                                      logits_on_device)));
     if (!logits_on_device || !b->caller_stream)
         CUDA_TRY(cudaStreamSynchronize(b->stream));
     return CNX_OK;
+}
+
+/* The top k of b->logits into host memory, queued. */
+static cnx_status queue_top_k(cuda_backend *b, int n, int k, cnx_prediction *top) {
+    CUDA_TRY(softmax_topk_forward(b->top, b->probs, b->logits, n, b->classes, k, b->stream));
+    CUDA_TRY(cudaMemcpyAsync(top, b->top, (size_t)n * k * sizeof(cnx_prediction),
+                             cudaMemcpyDeviceToHost, b->stream));
+    return CNX_OK;
+}
+
+static cnx_status queue_classify(cuda_backend *b, const float *input, int input_on_device, int n,
+                                 int height, int width, int k, cnx_prediction *top) {
+    CNX_TRY(forward_to_logits(b, input, input_on_device, n, height, width));
+    return queue_top_k(b, n, k, top);
 }
 
 cnx_status cuda_backend_classify(cuda_backend *b, const float *input, int input_on_device, int n,
                                  int height, int width, int k, cnx_prediction *top) {
     if (!top || k < 1 || k > b->classes)
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT, "classify: k = %d, expected 1..%d", k, b->classes);
-    CNX_TRY(begin_call(b));
-    CNX_TRY(forward_to_logits(b, input, input_on_device, n, height, width));
-    CUDA_TRY(softmax_topk_forward(b->top, b->probs, b->logits, n, b->classes, k, b->stream));
-    CUDA_TRY(cudaMemcpyAsync(top, b->top, (size_t)n * k * sizeof(cnx_prediction),
-                             cudaMemcpyDeviceToHost, b->stream));
-    CNX_TRY(end_call(b));
+    CNX_TRY(begin_call(b, 0, "classify"));
+    CNX_TRY(end_call(b, queue_classify(b, input, input_on_device, n, height, width, k, top)));
     CUDA_TRY(cudaStreamSynchronize(b->stream));
     for (int i = 0; i < n; i++)
         if (top[(size_t)i * k].class_index < 0)
@@ -664,6 +698,24 @@ void *cuda_backend_stream(const cuda_backend *b) {
     return b->stream;
 }
 
+static cnx_status queue_pixels(cuda_backend *b, const uint8_t *pixels, uint64_t pixel_bytes,
+                               const cnx_image_desc *descs, int n, const cnx_preprocess *params,
+                               int k, cnx_prediction *top, float *logits) {
+    const int crop = params->crop;
+    /* The model's input straight into the input buffer, in the layout and
+     * type forward_to_logits takes from the caller. */
+    CNX_TRY(check_call(b, b->input, n, crop, crop));
+    CNX_TRY(cnx_preprocess_forward(b->input, CNX_LAYOUT_NCHW, CNX_ACT_F32, pixels, pixel_bytes, descs,
+                                   n, params, b->stream));
+    CNX_TRY(forward_to_logits(b, b->input, 1, n, crop, crop));
+    if (k > 0)
+        CNX_TRY(queue_top_k(b, n, k, top));
+    if (logits)
+        CUDA_TRY(cudaMemcpyAsync(logits, b->logits, (size_t)n * b->classes * sizeof(float),
+                                 cudaMemcpyDeviceToHost, b->stream));
+    return CNX_OK;
+}
+
 cnx_status cuda_backend_enqueue_pixels(cuda_backend *b, const uint8_t *pixels, uint64_t pixel_bytes,
                                        const cnx_image_desc *descs, int n,
                                        const cnx_preprocess *params, int k, cnx_prediction *top,
@@ -672,23 +724,8 @@ cnx_status cuda_backend_enqueue_pixels(cuda_backend *b, const uint8_t *pixels, u
         return cnx_fail(CNX_ERROR_INVALID_ARGUMENT,
                         "classify: k = %d (expected 0..%d) with %s", k, b->classes,
                         k > 0 ? "no output for the top-k" : "no logits either");
-    CNX_TRY(begin_call(b));
-    const int crop = params->crop;
-    /* The model's input straight into the input buffer, in the layout and
-     * type forward_to_logits takes from the caller. */
-    CNX_TRY(check_call(b, b->input, n, crop, crop));
-    CNX_TRY(cnx_preprocess_forward(b->input, CNX_LAYOUT_NCHW, CNX_ACT_F32, pixels, pixel_bytes, descs,
-                                   n, params, b->stream));
-    CNX_TRY(forward_to_logits(b, b->input, 1, n, crop, crop));
-    if (k > 0) {
-        CUDA_TRY(softmax_topk_forward(b->top, b->probs, b->logits, n, b->classes, k, b->stream));
-        CUDA_TRY(cudaMemcpyAsync(top, b->top, (size_t)n * k * sizeof(cnx_prediction),
-                                 cudaMemcpyDeviceToHost, b->stream));
-    }
-    if (logits)
-        CUDA_TRY(cudaMemcpyAsync(logits, b->logits, (size_t)n * b->classes * sizeof(float),
-                                 cudaMemcpyDeviceToHost, b->stream));
-    return end_call(b);
+    CNX_TRY(begin_call(b, 0, "classify images"));
+    return end_call(b, queue_pixels(b, pixels, pixel_bytes, descs, n, params, k, top, logits));
 }
 
 #else

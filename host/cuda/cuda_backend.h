@@ -2,11 +2,12 @@
  *
  * At creation the weights are folded as the CPU backend folds them (LayerNorm
  * affines into the following Linear or conv, layer scale, where the model has
- * one, into fc2), converted to the GEMM type and uploaded into one device
- * arena (GRN's gains and biases, ConvNeXt V2, stay fp32); one activation
- * arena is allocated for max_batch images of input_size^2 (with GRN's
- * scratch for V2); cuBLASLt descriptors
- * and algorithms are chosen for that shape. Other batch sizes and input
+ * one, into fc2), converted to the GEMM type (in fp16 times a power of two
+ * per matrix, undone by the GEMM's alpha: cuda_weights.h) and uploaded into
+ * one device arena (GRN's gains and biases, ConvNeXt V2, stay fp32); one
+ * activation arena is allocated for max_batch images of input_size^2 (with
+ * GRN's scratch for V2); cuBLASLt descriptors and algorithms are chosen for
+ * that shape. Other batch sizes and input
  * sizes get their own plan (layouts, algorithms, CUDA graph) the first time
  * they run, cached (8 plans, least recently used replaced).
  *

@@ -121,20 +121,24 @@ void gemm_plan_release(gemm_plan *p) {
 
 /* After cublasLtMatmul refused p's algorithm with `status`: moves p on to
  * its next one for good (later runs and captures use the one that ran), or
- * fails naming the GEMM. A refused call has run nothing (cuBLASLt checks a
- * call before it launches; EXECUTION_FAILED is a launch that failed), so on
- * an eager stream the GEMM can simply be queued again. Not in a capture: a
- * failed launch there may invalidate it, and a caller's capture is not ours
- * to spoil. Hence the fall-through happens in a plan's first run on a
- * stream, which the backend keeps eager (and it runs a failed capture of
- * its own again eagerly). */
+ * fails naming the GEMM. A call refused before its launch (NOT_SUPPORTED,
+ * INVALID_VALUE, ...) ran nothing, so on an eager stream the GEMM can simply
+ * be queued again. EXECUTION_FAILED is a launch that failed, maybe after a
+ * first kernel wrote part of D: again is fine where D is overwritten (beta
+ * 0), not where it is added to (fc2 onto the residual). Not in a capture
+ * either: a failed launch there may invalidate it, and a caller's capture
+ * is not ours to spoil. Hence the fall-through happens in a plan's first
+ * run, which the backend keeps eager (and it runs a failed capture of its
+ * own again eagerly). */
 static cnx_status next_algorithm(const gemm_context *ctx, gemm_plan *p, const gemm_weights *g,
-                                 size_t rows, cudaStream_t stream, cublasStatus_t status) {
+                                 size_t rows, float beta, cudaStream_t stream,
+                                 cublasStatus_t status) {
     enum cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
     const cudaError_t asked = cudaStreamIsCapturing(stream, &capturing);
     cudaGetLastError(); /* the failed launch's error, if any: not the next launcher's */
     const int captured = asked != cudaSuccess || capturing != cudaStreamCaptureStatusNone;
-    if (!captured && p->algo + 1 < p->algo_count) {
+    const int may_have_added = status == CUBLAS_STATUS_EXECUTION_FAILED && beta != 0.0f;
+    if (!captured && !may_have_added && p->algo + 1 < p->algo_count) {
         p->algo++;
         return CNX_OK;
     }
@@ -144,7 +148,9 @@ static cnx_status next_algorithm(const gemm_context *ctx, gemm_plan *p, const ge
                     "cuBLASLt failed to run the %s GEMM (m %d, n %zu, k %d, %s) with algorithm %d "
                     "of %d%s: %s", p->what, g->m, rows, g->k, ctx->precision,
                     p->algo + 1, p->algo_count,
-                    captured ? " while the stream was captured (no other tried)" : "",
+                    captured         ? " while the stream was captured (no other tried)"
+                    : may_have_added ? " (its output may be half added to: no other tried)"
+                                     : "",
                     cublasLtGetStatusString(status));
 }
 
@@ -160,7 +166,7 @@ cnx_status gemm_run(const gemm_context *ctx, gemm_plan *p, const gemm_weights *g
     while ((s = cublasLtMatmul(ctx->lt, desc, &g->alpha, g->weight, g->a, in, p->b, &beta, out,
                                p->d, out, p->d, &p->algos[p->algo], ctx->workspace,
                                GEMM_WORKSPACE_BYTES, stream)) != CUBLAS_STATUS_SUCCESS)
-        CNX_TRY(next_algorithm(ctx, p, g, rows, stream, s));
+        CNX_TRY(next_algorithm(ctx, p, g, rows, beta, stream, s));
     if (kernel_bias && beta == 0.0f)
         CUDA_TRY(add_bias_forward((float *)out, g->bias, rows, g->m, stream));
     return CNX_OK;

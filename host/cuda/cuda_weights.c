@@ -110,8 +110,9 @@ static const void *stage_gemm_weights(arena_builder *ab, const float *values, si
  * exactly; the GEMM's alpha = 2^-s undoes it, exactly, on the fp32
  * accumulator: D = alpha A B + beta C + bias, the bias (fp32, unscaled)
  * outside alpha in cuBLASLt's epilogue and in add_bias alike. fc2's rows
- * each share one layer scale, so every row within 2^27 of the largest keeps
- * its values normal. Returns alpha. */
+ * each share one layer scale: a row within about 2^27 of the largest value
+ * keeps its largest values normal (its smallest may still be subnormal);
+ * one alpha per matrix cannot do better than that. Returns alpha. */
 static float scale_into_fp16_range(float *values, size_t count) {
     float most = 0.0f;
     for (size_t i = 0; i < count; i++)

@@ -43,6 +43,7 @@ cudaError_t emu_cudaMalloc(void **p, size_t bytes);
 cudaError_t emu_cudaFree(void *p);
 cudaError_t emu_cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned flags);
 cudaError_t emu_cudaStreamDestroy(cudaStream_t stream);
+cudaError_t emu_cudaStreamSynchronize(cudaStream_t stream);
 void emu_report(void);
 
 
@@ -181,6 +182,7 @@ static void check_weights(const char *name, const cnx_convnext_weights *weights,
         for (int run = 0; run < 3; run++) {
             memset(d_logits, 0xff, out * sizeof(float));
             status = cuda_backend_forward(gpu, d_in, 1, n, height, width, d_logits, 1);
+            emu_cudaStreamSynchronize(stream); /* the call only queued the work */
             CHECK(status == CNX_OK && memcmp(d_logits, got, out * sizeof(float)) == 0,
                   "%s: device run %d differs: %s", label, run, cnx_last_error());
         }

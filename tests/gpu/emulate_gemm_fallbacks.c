@@ -40,6 +40,7 @@ cudaError_t emu_cudaMalloc(void **p, size_t bytes);
 cudaError_t emu_cudaFree(void *p);
 cudaError_t emu_cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned flags);
 cudaError_t emu_cudaStreamDestroy(cudaStream_t stream);
+cudaError_t emu_cudaStreamSynchronize(cudaStream_t stream);
 cudaError_t emu_cudaStreamBeginCapture(cudaStream_t stream, enum cudaStreamCaptureMode mode);
 cudaError_t emu_cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph);
 cudaError_t emu_cudaGraphDestroy(cudaGraph_t graph);
@@ -231,7 +232,7 @@ static void check_spoiled_first(void) {
 static void check_first_fails(void) {
     for (int p = 0; p < 4; p++) {
         emu_lt_reset();
-        const int status = p % 2 ? CUBLAS_STATUS_NOT_SUPPORTED : CUBLAS_STATUS_EXECUTION_FAILED;
+        const int status = p % 2 ? CUBLAS_STATUS_NOT_SUPPORTED : CUBLAS_STATUS_INVALID_VALUE;
         emu_lt_fail_algorithms(0, 0, 0, 1, status);
         cuda_backend *gpu = create("first algorithm fails", p);
         if (!gpu)
@@ -269,6 +270,32 @@ static void check_two_fail(void) {
           "first two fail: ran %ld %ld %ld, refused %ld %ld", ran[0], ran[1], ran[2], refused[0],
           refused[1]);
     cuda_backend_destroy(gpu);
+}
+
+/* A launch that failed (EXECUTION_FAILED) may have written part of D: fc1
+ * (beta 0) tries its next algorithm, stage 3's fc2 (beta 1, onto the
+ * residual) must not, and fails naming the GEMM. */
+static void check_failed_launch(void) {
+    emu_lt_reset();
+    emu_lt_fail_algorithms(32, 0, 8, 1, CUBLAS_STATUS_EXECUTION_FAILED); /* stage 1's fc1 */
+    cuda_backend *gpu = create("failed launch, fc1", CNX_PRECISION_FP32);
+    if (gpu) {
+        forward_four_times("failed launch, fc1 (beta 0)", gpu, CNX_PRECISION_FP32);
+        cuda_backend_destroy(gpu);
+    }
+    emu_lt_reset();
+    emu_lt_fail_algorithms(32, 0, 128, 1, CUBLAS_STATUS_EXECUTION_FAILED); /* stage 3's fc2 */
+    gpu = create("failed launch, fc2", CNX_PRECISION_FP32);
+    if (gpu) {
+        float logits[BATCH * 8];
+        const cnx_status status = cuda_backend_forward(gpu, input, 0, BATCH, SIDE, SIDE, logits, 0);
+        const char *message = cnx_last_error();
+        CHECK(status == CNX_ERROR_DEVICE && strstr(message, "the fc2 GEMM") &&
+                  strstr(message, "half added to"),
+              "failed launch, fc2: status %d, message \"%s\"", (int)status, message);
+        printf("failed launch, fc2: %s\n", message);
+        cuda_backend_destroy(gpu);
+    }
 }
 
 /* Every algorithm of stage 1's fc1 fails: the forward fails naming it, the
@@ -328,7 +355,8 @@ static void check_no_retry_in_capture(void) {
 
     const cnx_status again = cuda_backend_forward(gpu, d_in, 1, BATCH, SIDE, SIDE, d_logits, 1);
     CHECK(again == CNX_OK, "capturing caller, then not: %s", cnx_last_error());
-    cuda_backend_set_stream(gpu, NULL); /* synchronizes the caller's stream */
+    emu_cudaStreamSynchronize(stream); /* the call only queued the work */
+    cuda_backend_set_stream(gpu, NULL);
     memcpy(logits, d_logits, classes * BATCH * sizeof(float));
     const double error = relative_error(logits, ref, classes * BATCH);
     CHECK(again == CNX_OK && error <= precision_budgets[0], "capturing caller, then not: error %.3e", error);
@@ -376,6 +404,7 @@ int main(int argc, char **argv) {
     check_first_fails();
     check_two_fail();
     check_all_fail();
+    check_failed_launch();
     check_no_retry_in_capture();
     emu_lt_reset();
 

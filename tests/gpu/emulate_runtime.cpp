@@ -25,9 +25,10 @@
 // "deferred" plus, at each call, a random amount of progress on random
 // streams: other legal interleavings of the streams' work.
 //
-// Stream capture (ThreadLocal and Global modes) refuses what CUDA refuses:
-// cudaMalloc, cudaFree, cudaHostAlloc, cudaFreeHost and cudaDeviceSynchronize
-// (cudaErrorStreamCaptureUnsupported), cudaStreamSynchronize and
+// Stream capture (ThreadLocal and Global modes, from any thread: stricter
+// than CUDA's ThreadLocal) refuses what CUDA refuses: cudaMalloc, cudaFree,
+// cudaHostAlloc, cudaFreeHost and cudaDeviceSynchronize
+// (cudaErrorStreamCaptureUnsupported; cudaGraphExecDestroy too, to be safe), cudaStreamSynchronize and
 // cudaStreamQuery on the capturing stream (the same), and any use of the
 // legacy stream, the synchronous cudaMemcpy included
 // (cudaErrorStreamCaptureImplicit); the capture is then invalidated and
@@ -1334,6 +1335,10 @@ cudaError_t emu_cudaGraphDestroy(cudaGraph_t graph) {
 }
 cudaError_t emu_cudaGraphExecDestroy(cudaGraphExec_t exec) {
     EMU_LOCK;
+    // CUDA does not say a destroy is safe during a capture (it may wait for
+    // the graph's launches): refused here, so cnx never relies on it.
+    if (strict_capture())
+        return refused_in_capture(cudaErrorStreamCaptureUnsupported);
     delete exec; // a launch already queued holds its own copy of the ops
     live_execs--;
     return cudaSuccess;

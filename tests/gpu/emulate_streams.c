@@ -7,7 +7,10 @@
  *   returns before its DMA has run) is read after that copy;
  * - graph capture by the caller: after two warm-up calls on the caller's
  *   stream, forward captured into the caller's graph (for a known and a new
- *   batch size) gives, when the graph is launched, the eager bits;
+ *   batch size, the latter replacing a cached plan that has a graph of its
+ *   own) gives, when the graph is launched, the eager bits; the calls that
+ *   cannot be captured, and moving the engine onto a capturing stream, are
+ *   refused without spoiling the caller's capture;
  * - a caller's stream destroyed before the backend moves off it or is
  *   destroyed: neither touches the dead stream.
  *
@@ -40,6 +43,7 @@ cudaError_t emu_cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph,
 cudaError_t emu_cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
 cudaError_t emu_cudaGraphDestroy(cudaGraph_t graph);
 cudaError_t emu_cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t emu_cudaStreamIsCapturing(cudaStream_t stream, enum cudaStreamCaptureStatus *status);
 void emu_set_stream_mode(const char *mode);
 void emu_live(long *device, long *host, long *streams, long *events, long *graphs);
 void emu_report(void);
@@ -157,6 +161,76 @@ static void capture_forward(const fixture *f, cuda_backend *gpu, cudaStream_t st
     emu_cudaGraphDestroy(graph);
 }
 
+/* During the caller's capture: what cannot be captured is refused, and
+ * the capture goes on. */
+static void refused_in_capture(const fixture *f, cuda_backend *gpu, cudaStream_t stream,
+                               const float *d_in, float *d_logits) {
+    cudaGraph_t graph = NULL;
+    CHECK(emu_cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess,
+          "begin capture");
+    float host_logits[N * 16];
+    cnx_prediction top[N];
+    CHECK(cuda_backend_forward(gpu, d_in, 1, N, SIDE, SIDE, host_logits, 0) == CNX_ERROR_UNSUPPORTED,
+          "forward to host logits during a capture: %s", cnx_last_error());
+    CHECK(cuda_backend_forward(gpu, f->input, 0, N, SIDE, SIDE, d_logits, 1) == CNX_ERROR_UNSUPPORTED,
+          "forward from host input during a capture: %s", cnx_last_error());
+    CHECK(cuda_backend_classify(gpu, d_in, 1, N, SIDE, SIDE, 1, top) == CNX_ERROR_UNSUPPORTED,
+          "classify during a capture: %s", cnx_last_error());
+    CHECK(cuda_backend_set_stream(gpu, NULL) == CNX_OK &&
+              cuda_backend_set_stream(gpu, stream) == CNX_ERROR_INVALID_ARGUMENT,
+          "moving onto a capturing stream: %s", cnx_last_error());
+    enum cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    emu_cudaStreamIsCapturing(stream, &status);
+    CHECK(status == cudaStreamCaptureStatusActive, "the caller's capture was spoiled (%d)",
+          (int)status);
+    CHECK(emu_cudaStreamEndCapture(stream, &graph) == cudaSuccess, "end the caller's capture");
+    if (graph)
+        emu_cudaGraphDestroy(graph);
+    CHECK(cuda_backend_set_stream(gpu, stream) == CNX_OK, "back onto the caller's stream: %s",
+          cnx_last_error());
+}
+
+/* The caller captures a forward of a shape the engine has no plan for,
+ * while all its plans hold graphs: the plan replaced keeps its graph until
+ * the capture is over (destroying it then might wait on its launches). */
+static void capture_replacing_a_plan(const fixture *f, cuda_backend *gpu, cudaStream_t stream,
+                                     const float *d_in, float *d_logits) {
+    enum { PLANS = 8, SHAPES = PLANS + 1 };
+    static const int widths[SHAPES] = {32, 36, 40, 44, 48, 52, 56, 60, 64};
+    float want[16];
+    cuda_backend *fresh = NULL;
+    CHECK(cuda_backend_create(&f->weights, CNX_PRECISION_FP32, N, SIDE, 0, NULL, &fresh) == CNX_OK &&
+              cuda_backend_forward(fresh, f->input, 0, 1, SIDE, widths[PLANS], want, 0) == CNX_OK,
+          "the new shape's eager logits: %s", cnx_last_error());
+    cuda_backend_destroy(fresh);
+    for (int i = 0; i < PLANS; i++)
+        for (int run = 0; run < 2; run++) /* eager, then a graph of its own */
+            CHECK(cuda_backend_forward(gpu, d_in, 1, 1, SIDE, widths[i], d_logits, 1) == CNX_OK,
+                  "1 image of %dx%d: %s", SIDE, widths[i], cnx_last_error());
+    emu_cudaStreamSynchronize(stream);
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    emu_cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal);
+    const cnx_status status = cuda_backend_forward(gpu, d_in, 1, 1, SIDE, widths[PLANS], d_logits, 1);
+    CHECK(status == CNX_OK, "a new shape during the capture: %s", cnx_last_error());
+    const cudaError_t ended = emu_cudaStreamEndCapture(stream, &graph);
+    CHECK(ended == cudaSuccess && graph, "a new shape spoiled the caller's capture (%d)", (int)ended);
+    if (ended == cudaSuccess && graph && emu_cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess) {
+        memset(d_logits, 0xff, f->logit_floats * sizeof(float));
+        emu_cudaGraphLaunch(exec, stream);
+        emu_cudaStreamSynchronize(stream);
+        CHECK(memcmp(d_logits, want, (size_t)f->classes * sizeof(float)) == 0,
+              "the new shape's captured logits differ from the eager ones");
+        emu_cudaGraphExecDestroy(exec);
+    }
+    if (graph)
+        emu_cudaGraphDestroy(graph);
+    /* The next call, uncaptured, frees the retired graph. */
+    CHECK(cuda_backend_forward(gpu, d_in, 1, N, SIDE, SIDE, d_logits, 1) == CNX_OK &&
+              emu_cudaStreamSynchronize(stream) == cudaSuccess && same_logits(f, d_logits, N),
+          "after the capture: %s", cnx_last_error());
+}
+
 static void caller_capture(const fixture *f) {
     cudaStream_t stream = NULL;
     float *d_in = NULL, *d_logits = NULL;
@@ -174,6 +248,8 @@ static void caller_capture(const fixture *f) {
     }
     capture_forward(f, gpu, stream, d_in, d_logits, N);
     capture_forward(f, gpu, stream, d_in, d_logits, 1); /* a plan built during the capture */
+    refused_in_capture(f, gpu, stream, d_in, d_logits);
+    capture_replacing_a_plan(f, gpu, stream, d_in, d_logits);
     /* And eagerly again afterwards. */
     CHECK(cuda_backend_forward(gpu, d_in, 1, N, SIDE, SIDE, d_logits, 1) == CNX_OK &&
               emu_cudaStreamSynchronize(stream) == cudaSuccess && same_logits(f, d_logits, N),
