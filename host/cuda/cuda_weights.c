@@ -245,9 +245,11 @@ cnx_status cuda_weights_upload(cuda_weights *cw, const cnx_convnext_weights *w, 
         layout_weights(cw, w, &fill, tmp, tmp_bias);
         cudaError_t copy = cudaMemcpy(cw->arena, host, bytes, cudaMemcpyHostToDevice);
         /* A pageable copy may return before the DMA lands, and the engine's
-         * stream is non-blocking: wait, so no kernel reads half-copied weights. */
+         * stream is non-blocking: wait for the legacy stream the copy went
+         * to (not the whole device: the caller's work is not ours to wait
+         * for), so no kernel reads half-copied weights. */
         if (copy == cudaSuccess)
-            copy = cudaDeviceSynchronize();
+            copy = cudaStreamSynchronize(NULL);
         if (copy != cudaSuccess) {
             status = cuda_status_failed(copy, "cudaMemcpy(weights)", __FILE__, __LINE__);
         } else if (ARENA_GUARD_BYTES) {
