@@ -13,10 +13,12 @@
  *   later, that forward fails and the engine goes on working;
  * - a first-ranked result that is unusable (its state, its workspace): the
  *   next is planned;
- * - the first (or first two) algorithms failing in cublasLtMatmul: the next
+ * - the first (or first two) algorithms refused by cublasLtMatmul: the next
  *   runs, once per plan (the choice is kept for later runs and the graph);
- *   every algorithm failing: an error naming the GEMM; on a stream the
- *   caller is capturing, no other algorithm is tried. */
+ *   every algorithm failing: an error naming the GEMM; a launch that failed
+ *   (EXECUTION_FAILED): tried again where the output is overwritten (fc1),
+ *   an error where it is added to (fc2); on a stream the caller is
+ *   capturing, no other algorithm is tried. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
