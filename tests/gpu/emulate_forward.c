@@ -36,15 +36,9 @@
 #include "cuda_backend.h"
 #include "precision_budgets.h"
 #include "random_model.h"
+#include "emulate_api.h"
 #include "test_check.h"
 
-/* The emulated runtime, for "device" buffers in the test. */
-cudaError_t emu_cudaMalloc(void **p, size_t bytes);
-cudaError_t emu_cudaFree(void *p);
-cudaError_t emu_cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned flags);
-cudaError_t emu_cudaStreamDestroy(cudaStream_t stream);
-cudaError_t emu_cudaStreamSynchronize(cudaStream_t stream);
-void emu_report(void);
 
 
 /* Arrays the test hangs on loaded weights in place of the file's. */

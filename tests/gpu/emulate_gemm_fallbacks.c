@@ -35,29 +35,9 @@
 #include "cuda_backend.h"
 #include "precision_budgets.h"
 #include "random_model.h"
+#include "emulate_api.h"
 #include "test_check.h"
 
-/* The emulated runtime, for "device" buffers and a caller's capture. */
-cudaError_t emu_cudaMalloc(void **p, size_t bytes);
-cudaError_t emu_cudaFree(void *p);
-cudaError_t emu_cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned flags);
-cudaError_t emu_cudaStreamDestroy(cudaStream_t stream);
-cudaError_t emu_cudaStreamSynchronize(cudaStream_t stream);
-cudaError_t emu_cudaStreamBeginCapture(cudaStream_t stream, enum cudaStreamCaptureMode mode);
-cudaError_t emu_cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph);
-cudaError_t emu_cudaGraphDestroy(cudaGraph_t graph);
-void emu_report(void);
-void emu_live(long *device_allocations, long *host_allocations, long *streams, long *events,
-              long *graphs);
-/* Its cuBLASLt's faults (GEMMs selected by m, n, k; 0: any). */
-void emu_lt_offer(int count);
-void emu_lt_reject_bias_epilogue(int reject);
-void emu_lt_no_results(long m, long n, long k, int status);
-void emu_lt_fail_algorithms(long m, long n, long k, int ranks, int status);
-void emu_lt_spoil_first_result(int how);
-void emu_lt_reset(void);
-void emu_lt_algorithm_uses(int rank, long *ran, long *refused);
-long emu_lt_live(void);
 
 enum {
     BATCH = 2,

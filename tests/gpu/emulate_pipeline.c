@@ -50,32 +50,9 @@
 #include <cuda_runtime.h>
 
 #include "cnx.h"
+#include "emulate_api.h"
 #include "test_check.h"
 
-/* The emulated runtime (emulate_runtime.cpp). */
-cudaError_t emu_cudaMalloc(void **p, size_t bytes);
-cudaError_t emu_cudaFree(void *p);
-cudaError_t emu_cudaMemcpy(void *dst, const void *src, size_t bytes, enum cudaMemcpyKind kind);
-cudaError_t emu_cudaMemcpyAsync(void *dst, const void *src, size_t bytes, enum cudaMemcpyKind kind,
-                                cudaStream_t stream);
-cudaError_t emu_cudaHostAlloc(void **p, size_t bytes, unsigned flags);
-cudaError_t emu_cudaFreeHost(void *p);
-cudaError_t emu_cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned flags);
-cudaError_t emu_cudaStreamDestroy(cudaStream_t stream);
-cudaError_t emu_cudaGetLastError(void);
-cudaError_t emu_cudaStreamSynchronize(cudaStream_t stream);
-cudaError_t emu_cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned flags);
-cudaError_t emu_cudaEventCreateWithFlags(cudaEvent_t *event, unsigned flags);
-cudaError_t emu_cudaEventRecord(cudaEvent_t event, cudaStream_t stream);
-cudaError_t emu_cudaEventSynchronize(cudaEvent_t event);
-cudaError_t emu_cudaEventDestroy(cudaEvent_t event);
-void emu_report(void);
-void emu_set_stream_mode(const char *mode);
-void emu_live(long *device, long *host, long *streams, long *events, long *graphs);
-void emu_fail_call(const char *call, long after, int error);
-void emu_set_device_count(int count);
-long emu_lt_heuristic_calls(void);
-unsigned emu_devices_touched(void);
 
 enum { SIDE = 64, RESIZE = 72, K = 5, GPU_BATCH = 16, CPU_BATCH = 8, MAX_FILES = 16 };
 

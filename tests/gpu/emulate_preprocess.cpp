@@ -13,6 +13,7 @@
 //
 // usage: emulate_preprocess IMAGE_DIR
 #include "emulate_cuda.h"
+#include "emulate_api.h"
 
 #include <sys/mman.h>
 
@@ -457,8 +458,6 @@ void check_limits() {
 }
 
 } // namespace
-
-extern "C" void emu_set_stream_mode(const char *mode);
 
 int main(int argc, char **argv) {
     if (argc != 2) {

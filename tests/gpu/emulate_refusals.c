@@ -17,9 +17,9 @@
 #include "cnx.h"
 #include "cublaslt_library.h"
 #include "engine_flags.h"
+#include "emulate_api.h"
 #include "test_check.h"
 
-void emu_fail_call(const char *call, long after, int error);
 
 /* A small engine on `device` with the next call of `failing` failing with
  * `error` (NULL: none). */

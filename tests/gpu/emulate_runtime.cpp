@@ -46,6 +46,7 @@
 // never recorded, use of a destroyed stream or event, freeing what the
 // matching allocator did not return, a cycle of stream waits.
 #include "emulate_cuda.h"
+#include "emulate_api.h" /* its definitions below must match */
 
 #include <pthread.h>
 #include <setjmp.h>

@@ -27,14 +27,14 @@
 #include <cstring>
 #include <vector>
 
+#include "emulate_api.h"
+
 extern "C" {
 #include "convnext_weights.h"
 #include "cuda_backend.h"
 #include "random_model.h"
 #include "test_check.h"
 
-void emu_set_thread_order(const char *order);
-long emu_guard_zones(void **first, size_t *first_bytes);
 }
 
 namespace {

@@ -27,26 +27,9 @@
 #include "convnext_weights.h"
 #include "cuda_backend.h"
 #include "random_model.h"
+#include "emulate_api.h"
 #include "test_check.h"
 
-/* The emulated runtime (emulate_runtime.cpp). */
-cudaError_t emu_cudaMalloc(void **p, size_t bytes);
-cudaError_t emu_cudaFree(void *p);
-cudaError_t emu_cudaMemcpy(void *dst, const void *src, size_t bytes, enum cudaMemcpyKind kind);
-cudaError_t emu_cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned flags);
-cudaError_t emu_cudaStreamDestroy(cudaStream_t stream);
-cudaError_t emu_cudaStreamSynchronize(cudaStream_t stream);
-cudaError_t emu_cudaStreamBeginCapture(cudaStream_t stream, enum cudaStreamCaptureMode mode);
-cudaError_t emu_cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph);
-cudaError_t emu_cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph,
-                                     unsigned long long flags);
-cudaError_t emu_cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
-cudaError_t emu_cudaGraphDestroy(cudaGraph_t graph);
-cudaError_t emu_cudaGraphExecDestroy(cudaGraphExec_t exec);
-cudaError_t emu_cudaStreamIsCapturing(cudaStream_t stream, enum cudaStreamCaptureStatus *status);
-void emu_set_stream_mode(const char *mode);
-void emu_live(long *device, long *host, long *streams, long *events, long *graphs);
-void emu_report(void);
 
 enum { N = 2, SIDE = 32 };
 
