@@ -352,6 +352,39 @@ CNX_API cnx_status cnx_preprocess_pixels(const cnx_image *image,
 CNX_API cnx_status cnx_preprocess_image(const cnx_image *image,
                                 const cnx_preprocess *params, float *out);
 
+/* Per-channel statistics of images, for Normalize's mean and std: exact
+ * running sums over pixels, per channel (RGB), of u and u^2 on the 0..255
+ * scale. Zero-initialize, add images, then ask for the result. Every pixel
+ * counts once, so larger images weigh more. */
+typedef struct cnx_pixel_stats {
+    uint64_t count; /* pixels per channel */
+    uint64_t sum[3];
+    uint64_t sum_sq[3];
+} cnx_pixel_stats;
+
+/* The most pixels per channel the sums take, so that sum_sq (up to 255^2
+ * per pixel) cannot overflow: 2.8e14, some 34 million 4K images. */
+#define CNX_PIXEL_STATS_MAX_COUNT (UINT64_MAX / 65025u)
+
+/* Adds one image's pixels after the geometric part of params:
+ * Resize(params->resize) as its crop mode and filter say, then
+ * CenterCrop(params->crop) with its crop offset, the padding counting as
+ * pixels (as in torch). resize 0: no resize; crop 0: no crop; params NULL:
+ * the image as decoded. Normalization fields are ignored. A resize without a
+ * crop keeps the whole resized image, so its sides are limited to
+ * CNX_MAX_SIDE (CNX_ERROR_TOO_LARGE). Beyond CNX_PIXEL_STATS_MAX_COUNT the
+ * image is refused (CNX_ERROR_TOO_LARGE) rather than the sums wrapped. On
+ * failure stats is unchanged. */
+CNX_API cnx_status cnx_pixel_stats_add(cnx_pixel_stats *stats, const cnx_image *image,
+                                       const cnx_preprocess *params);
+
+/* mean and sample std (divisor count - 1, torch.std's default) per channel
+ * on the [0,1] scale (u / 255), rounded once from the exact sums; std is NaN
+ * for a single pixel. With no pixels (count 0): CNX_ERROR_INVALID_ARGUMENT,
+ * and mean and std are NaN. */
+CNX_API cnx_status cnx_pixel_stats_result(const cnx_pixel_stats *stats, double mean[3],
+                                          double std[3]);
+
 /* ------------------------------------------------------ batches of images
  *
  * Classification from decoded pixels rather than model inputs: each image is

@@ -74,6 +74,28 @@ cnx_status preprocess_check_params(const cnx_preprocess *params) {
     return check_params(params);
 }
 
+cnx_status preprocess_check_image(const cnx_image *image) {
+    return check_image(image);
+}
+
+cnx_status preprocess_geometry(int width, int height, const cnx_preprocess *params,
+                               cnx_crop_geometry *g) {
+    switch (cnx_crop_geometry_make(width, height, params, g)) {
+    case CNX_GEOMETRY_OK:
+        break;
+    case CNX_GEOMETRY_TOO_LARGE:
+        return cnx_fail(CNX_ERROR_TOO_LARGE,
+                        "preprocess: resizing %dx%d to a short side of %d gives a long side over "
+                        "%.0f pixels",
+                        width, height, params->resize, CNX_MAX_RESIZED_SIDE);
+    case CNX_GEOMETRY_EMPTY:
+        return cnx_fail(CNX_ERROR_UNSUPPORTED,
+                        "preprocess: resizing %dx%d to a long side of %d leaves a side of 0 "
+                        "pixels", width, height, params->resize);
+    }
+    return CNX_OK;
+}
+
 cnx_status cnx_preprocess_pixels(const cnx_image *image, const cnx_preprocess *params,
                                  uint8_t *out) {
     cnx_status status;
@@ -85,19 +107,7 @@ cnx_status cnx_preprocess_pixels(const cnx_image *image, const cnx_preprocess *p
 
     const int w = image->width, h = image->height, crop = params->crop;
     cnx_crop_geometry g;
-    switch (cnx_crop_geometry_make(w, h, params, &g)) {
-    case CNX_GEOMETRY_OK:
-        break;
-    case CNX_GEOMETRY_TOO_LARGE:
-        return cnx_fail(CNX_ERROR_TOO_LARGE,
-                        "preprocess: resizing %dx%d to a short side of %d gives a long side over "
-                        "%.0f pixels",
-                        w, h, params->resize, CNX_MAX_RESIZED_SIDE);
-    case CNX_GEOMETRY_EMPTY:
-        return cnx_fail(CNX_ERROR_UNSUPPORTED,
-                        "preprocess: resizing %dx%d to a long side of %d leaves a side of 0 "
-                        "pixels", w, h, params->resize);
-    }
+    CNX_TRY(preprocess_geometry(w, h, params, &g));
     const int rw = g.resized_width, rh = g.resized_height;
 
     /* CenterCrop: crop pixel i reads resized pixel off + i; outside is padding. */
