@@ -6,9 +6,5 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${CNX_BUILD_DIR:-$root/build}
 
 "$root/tools/install_deps.sh"
-# nvcc is often installed outside PATH.
-if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
-  export CUDACXX=/usr/local/cuda/bin/nvcc
-fi
 cmake -S "$root" -B "$build_dir" -G Ninja "$@" >/dev/null
 cmake --build "$build_dir" -j "$(nproc)"

@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build pkg-config gcc g++ clang libclang-rt-14-dev
   libopenblas-dev libopenblas-openmp-dev libjson-c-dev libpng-dev libjpeg62-turbo-dev
-  python3-numpy python3-pil python3-torch python3-torchvision python3-venv
+  python3-numpy python3-pil python3-torch python3-torchvision python3-venv python3-dev
 )
 
 missing=()

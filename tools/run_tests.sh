@@ -10,13 +10,17 @@ jobs=$(nproc)
 cuda_flag=()
 [ "${CI:-}" = true ] && cuda_flag=(-DCNX_CUDA=ON)   # CI must compile every .cu file
 
-# timm and transformers for the tests against the libraries (kept in build/).
+# timm and transformers for the tests against the libraries, and the Python
+# package's build and test tools (both kept in build/).
 ref_venv=$root/build/venv-ref
+py_venv=$root/build/venv-py
 tools/ref_venv.sh "$ref_venv"
-export CNX_REQUIRE_REF_VENV=1
+tools/python_venv.sh "$py_venv"
+export CNX_REQUIRE_VENVS=1
 
 echo "== build (release${cuda_flag:+, CUDA required}) =="
-CNX_BUILD_DIR=build tools/build.sh -DCMAKE_BUILD_TYPE=Release -DCNX_REF_VENV="$ref_venv" "${cuda_flag[@]}"
+CNX_BUILD_DIR=build tools/build.sh -DCMAKE_BUILD_TYPE=Release -DCNX_REF_VENV="$ref_venv" \
+  -DCNX_PY_VENV="$py_venv" "${cuda_flag[@]}"
 ctest --test-dir build --output-on-failure --no-tests=error -j "$jobs"
 
 echo "== build (ASan + UBSan) =="

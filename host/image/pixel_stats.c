@@ -80,7 +80,7 @@ static cnx_status add_resized(cnx_pixel_stats *stats, const cnx_image *image,
     const int rw = g.resized_width, rh = g.resized_height;
     if (rw > CNX_MAX_SIDE || rh > CNX_MAX_SIDE)
         return cnx_fail(CNX_ERROR_TOO_LARGE,
-                        "resized to %dx%d, over the %d limit of cnx stats without --crop", rw, rh,
+                        "resized to %dx%d, over the %d side limit without a crop", rw, rh,
                         CNX_MAX_SIDE);
     const size_t count = (size_t)rw * (size_t)rh;
     CNX_TRY(check_room(stats, count));

@@ -1,0 +1,181 @@
+"""cnx.Engine against the cnx command built from the same tree."""
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import cnx
+from conftest import (DIGITS_LABELS, DIGITS_WEIGHTS, assert_rows_equal_cli, run_cli)
+
+
+def test_classify_paths_equal_cli(cli, digits_engine, digits_files):
+    result = digits_engine.classify(digits_files, k=3)
+    expected = run_cli(cli, "classify", "-w", DIGITS_WEIGHTS, "--device", "cpu", "-k", 3,
+                       "--json", *digits_files)
+    assert_rows_equal_cli(result.indices, result.probs, result.errors, expected)
+    assert result.indices.dtype == np.int32 and result.probs.dtype == np.float32
+    assert result.indices.shape == (len(digits_files), 3)
+
+
+def test_arrays_and_pil_images_equal_paths(digits_engine, digits_files):
+    files = digits_files[::15]
+    by_path = digits_engine.classify(files, k=5, batch=8)
+    arrays = [cnx.read_image(f) for f in files]
+    pil = [Image.open(f) for f in files]
+    for inputs in (arrays, pil):  # the same batches: the same bits
+        got = digits_engine.classify(inputs, k=5, batch=8)
+        assert np.array_equal(got.indices, by_path.indices)
+        assert np.array_equal(got.probs, by_path.probs)
+        assert got.errors == [None] * len(files)
+    # Mixed, the paths and the pixels go in batches of their own; a forward
+    # of another batch size may round differently in the last bit.
+    mixed = [files[i] if i % 3 == 0 else arrays[i] if i % 3 == 1 else pil[i]
+             for i in range(len(files))]
+    got = digits_engine.classify(mixed, k=5, batch=8)
+    assert np.array_equal(got.indices, by_path.indices)
+    assert np.allclose(got.probs, by_path.probs, rtol=1e-5, atol=0)
+
+
+def test_read_image_equals_pillow(digits_files):
+    for f in digits_files[:20]:
+        assert np.array_equal(cnx.read_image(f), np.asarray(Image.open(f).convert("RGB")))
+
+
+def test_corrupt_file_fails_alone(cli, digits_engine, digits_files, corrupt_png):
+    files = [digits_files[1], corrupt_png, digits_files[2]]
+    result = digits_engine.classify(files, k=3)
+    expected = run_cli(cli, "classify", "-w", DIGITS_WEIGHTS, "--device", "cpu", "-k", 3,
+                       "--json", *files)
+    assert "error" in expected[1]
+    assert_rows_equal_cli(result.indices, result.probs, result.errors, expected)
+    assert corrupt_png in result.errors[1]
+    assert result.labels is None  # the digits file names no classes
+
+
+def test_bad_array_image_fails_alone(digits_engine, digits_files):
+    good = cnx.read_image(digits_files[3])
+    empty = np.zeros((0, 5, 3), dtype=np.uint8)
+    result = digits_engine.classify([good, empty, good], k=2)
+    assert result.errors[0] is None and result.errors[2] is None
+    assert result.errors[1].startswith("inputs[1]: ")
+    assert (result.indices[1] == -1).all() and np.isnan(result.probs[1]).all()
+    assert np.array_equal(result.indices[0], result.indices[2])
+
+
+def test_labels_from_a_file_or_a_list(digits_files):
+    names = open(DIGITS_LABELS).read().split()
+    for labels in (DIGITS_LABELS, names):
+        with cnx.Engine(DIGITS_WEIGHTS, device="cpu", labels=labels) as engine:
+            result = engine.classify(digits_files[:4], k=2)
+            assert result.labels == [[names[c] for c in row] for row in result.indices]
+            assert engine.labels == names
+
+
+def test_classify_iter_in_order(digits_engine, digits_files):
+    files = digits_files[:70]
+    whole = digits_engine.classify(files, k=2)
+    results = digits_engine.classify_iter(files, k=2, batch=8, decode_threads=2)
+    assert len(results) == len(files)
+    for i, r in enumerate(results):
+        assert (r.index, r.path, r.ok) == (i, files[i], True)
+        assert np.array_equal(r.indices, whole.indices[i])
+        assert np.array_equal(r.probs, whole.probs[i])
+
+
+def test_classify_iter_owns_the_engine_until_closed(digits_engine, digits_files):
+    results = digits_engine.classify_iter(digits_files, k=1, batch=4)
+    next(results)
+    with pytest.raises(RuntimeError, match="classify_iter"):
+        digits_engine.classify(digits_files[:1])
+    results.close()
+    assert digits_engine.classify(digits_files[:1]).errors == [None]
+    with pytest.raises(StopIteration):
+        next(results)
+
+
+def test_forward_equals_cli_logits(cli, digits_engine, digits_files, tmp_path):
+    x = np.stack([cnx.preprocess(f, **{key: digits_engine.info["preprocess"][key]
+                                      for key in ("resize", "crop", "mean", "std")})
+                  for f in digits_files[:16]])
+    tensor, logits_file = tmp_path / "x.npy", tmp_path / "logits.npy"
+    np.save(tensor, x)
+    run_cli(cli, "classify", "-w", DIGITS_WEIGHTS, "--device", "cpu", "--threads", 2,
+            "--json", "--dump-logits", logits_file, tensor)
+    logits = digits_engine.forward(x)
+    assert logits.dtype == np.float32 and logits.shape == (16, 10)
+    assert np.array_equal(logits, np.load(logits_file))
+
+
+def test_random_engine_and_info():
+    with cnx.Engine.random("convnext_tiny", seed=3, device="cpu", max_batch=2,
+                           threads=1, input_size=32) as engine:
+        info = engine.info
+        assert info["architecture"] == "convnext_tiny" and info["num_classes"] == 1000
+        assert info["device"] == "cpu" and info["device_name"]
+        assert info["preprocess"]["resize"] == 236 and info["preprocess"]["crop"] == 224
+        assert len(engine.labels) == 1000  # ImageNet's names for 1000 classes
+        x = np.random.default_rng(0).standard_normal((3, 3, 32, 32), dtype=np.float32)
+        logits = engine.forward(x)
+        assert logits.shape == (3, 1000) and np.isfinite(logits).all()
+        assert np.allclose(engine.forward(x[1:2]), logits[1:2], rtol=0, atol=1e-5)
+
+
+def test_the_gil_is_released(digits_engine):
+    x = np.zeros((256, 3, 32, 32), dtype=np.float32)
+    worker = threading.Thread(target=digits_engine.forward, args=(x,))
+    spins = 0
+    worker.start()
+    while worker.is_alive():
+        spins += 1
+    worker.join()
+    # Holding the GIL through the forward would leave this loop a few turns.
+    assert spins > 10000
+
+
+def test_bad_arguments_raise(digits_engine, digits_files, tmp_path):
+    e = digits_engine
+    with pytest.raises(TypeError):
+        e.classify(digits_files[0])  # one path, not a list
+    with pytest.raises(TypeError):
+        e.classify([3.5])
+    with pytest.raises(ValueError):
+        e.classify([np.zeros((4, 4), dtype=np.uint8)])
+    with pytest.raises(ValueError):
+        e.classify([np.zeros((4, 4, 3), dtype=np.float32)])
+    with pytest.raises(ValueError):
+        e.classify(digits_files[:1], k=0)
+    with pytest.raises(ValueError):
+        e.classify(digits_files[:1], k=11)
+    with pytest.raises(ValueError):
+        e.classify(digits_files[:1], preprocess={"resise": 40})
+    with pytest.raises(TypeError):
+        e.classify(digits_files[:1], preprocess={"crop": "32"})
+    with pytest.raises(ValueError):
+        e.forward(np.zeros((1, 4, 32, 32), dtype=np.float32))
+    with pytest.raises(TypeError):
+        e.forward(np.zeros((1, 3, 32, 32), dtype=np.float64))
+    with pytest.raises(cnx.InvalidArgumentError):  # NaN input, refused by cnx itself
+        e.forward(np.full((1, 3, 32, 32), np.nan, dtype=np.float32))
+    with pytest.raises(ValueError):
+        cnx.Engine(DIGITS_WEIGHTS, device="gpu")
+    with pytest.raises(ValueError):
+        cnx.Engine(DIGITS_WEIGHTS, precision="fp64")
+    with pytest.raises(ValueError):
+        cnx.Engine(DIGITS_WEIGHTS, max_batch=0)
+    with pytest.raises(cnx.FileError, match="missing.safetensors"):
+        cnx.Engine(str(tmp_path / "missing.safetensors"), device="cpu")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
+    with pytest.raises(cnx.WeightsError, match="bad.safetensors"):
+        cnx.Engine(bad, device="cpu")
+    with pytest.raises(cnx.Error):
+        cnx.Engine.random("convnext_gigantic", device="cpu")
+
+
+def test_closed_engine_raises(digits_files):
+    engine = cnx.Engine(DIGITS_WEIGHTS, device="cpu")
+    engine.close()
+    with pytest.raises(ValueError, match="closed"):
+        engine.classify(digits_files[:1])
+    engine.close()  # twice is fine
