@@ -5,12 +5,28 @@ rebuild is incremental. CPU-only: the CUDA code is compiled by the main
 build already, and this keeps the test short.
 
 usage: install_package.py SOURCE BUILD_DIR"""
+import os
 import subprocess
 import sys
+import tomllib
+
+
+def check_build_pins(source):
+    """pyproject.toml's build requirements are what a user's pip downloads;
+    the venv must hold the same versions, or this test builds with others."""
+    with open(os.path.join(source, "pyproject.toml"), "rb") as f:
+        wanted = tomllib.load(f)["build-system"]["requires"]
+    with open(os.path.join(source, "tests", "python", "requirements.txt")) as f:
+        pinned = {line.strip().lower().replace("_", "-") for line in f
+                  if "==" in line and not line.startswith("#")}
+    missing = [r for r in wanted if r.lower().replace("_", "-") not in pinned]
+    if missing:
+        sys.exit(f"tests/python/requirements.txt lacks pyproject.toml's {', '.join(missing)}")
 
 
 def main():
     source, build_dir = sys.argv[1:]
+    check_build_pins(source)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation",
                     "--no-deps", "--disable-pip-version-check", "--force-reinstall",
                     f"--config-settings=build-dir={build_dir}",
