@@ -31,7 +31,7 @@ void FileStream::run() {
     {
         std::lock_guard<std::mutex> lock(engine_->call_mutex());
         status = cnx_engine_classify_files(engine_->unchecked(), paths.data(), paths.size(), &options_,
-                                           on_result, this, nullptr);
+                                           queue_result, this, nullptr);
     }
     std::lock_guard<std::mutex> lock(mutex_);
     run_status_ = cancelled_ ? CNX_OK : status;
@@ -40,7 +40,7 @@ void FileStream::run() {
     changed_.notify_all();
 }
 
-int FileStream::on_result(void *user, const cnx_file_result *result) {
+int FileStream::queue_result(void *user, const cnx_file_result *result) {
     FileStream *self = static_cast<FileStream *>(user);
     FileRow row{result->index, result->path, result->error, {}};
     const size_t k = (size_t)self->options_.k;

@@ -42,7 +42,7 @@ public:
     void close();
 
 private:
-    static int on_result(void *user, const cnx_file_result *result);
+    static int queue_result(void *user, const cnx_file_result *result);
     void run();
 
     NativeEngine *engine_;
