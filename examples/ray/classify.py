@@ -25,6 +25,7 @@ import cnx
 
 BATCHES_PER_BLOCK = 4  # the unit of work Ray hands an engine
 
+
 class Classifier:
     """One engine per actor, loaded once; decoding uses only the CPUs Ray
     gave the actor."""
@@ -61,9 +62,11 @@ def parse_arguments():
     parser.add_argument("-k", type=int, default=5, help="classes per image (default 5)")
     parser.add_argument("--labels", help="class names, one per line (default: the model's)")
     parser.add_argument("--batch", type=int, default=32, help="images per batch (default 32)")
-    parser.add_argument("--precision", default="fp32", help="fp32, tf32, fp16 or bf16 (GPU)")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "fp16", "bf16"),
+                        help="the GPU's arithmetic (default fp32; the CPU computes fp32)")
     parser.add_argument("--actors", type=int, default=0,
-                        help="engines (default: one per GPU of the cluster, else 1)")
+                        help="engines (default: one per GPU of the cluster; without GPUs, one "
+                             "per --cpus-per-actor CPUs, one CPU left to the read tasks)")
     parser.add_argument("--cpus-per-actor", type=int, default=1,
                         help="CPUs for each engine's decoding and, without a GPU, its model "
                              "(default 1); leave some to Ray's read tasks")
@@ -116,8 +119,21 @@ def main():
     else:
         ray.init(num_cpus=args.num_cpus, _node_ip_address=args.host, include_dashboard=False,
                  log_to_driver=False)
-    gpus = int(ray.cluster_resources().get("GPU", 0))
-    actors = args.actors or max(gpus, 1)
+    try:
+        failed = classify(args, paths)
+    finally:
+        ray.shutdown()
+    print(f"classify.py: wrote {args.out}: {len(paths)} images, {failed} failed",
+          file=sys.stderr)
+
+
+def classify(args, paths):
+    """Runs the actor pool over the paths and writes the results; returns
+    the number of failed images."""
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    cpu_actors = (int(resources.get("CPU", 1)) - 1) // args.cpus_per_actor
+    actors = args.actors or (gpus if gpus else max(cpu_actors, 1))
     print(f"classify.py: {len(paths)} images, {actors} engine(s) on "
           f"{'GPU' if gpus else 'CPU'}", file=sys.stderr)
 
@@ -136,10 +152,7 @@ def main():
         batch_size=args.batch, batch_format="pandas",
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_gpus=1 if gpus else 0, num_cpus=args.cpus_per_actor)
-    failed = write_rows(results, args.out)
-    ray.shutdown()
-    print(f"classify.py: wrote {args.out}: {len(paths)} images, {failed} failed",
-          file=sys.stderr)
+    return write_rows(results, args.out)
 
 
 if __name__ == "__main__":

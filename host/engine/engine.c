@@ -98,7 +98,7 @@ static cnx_status choose_device(cnx_engine *engine) {
             return CNX_OK;
         }
         if (o->device == CNX_DEVICE_CUDA)
-            return cnx_fail(CNX_ERROR_NO_DEVICE, "--device cuda: %s", why);
+            return cnx_fail(CNX_ERROR_NO_DEVICE, "CUDA was asked for: %s", why);
         use_cpu(engine, present ? why : NULL);
         return CNX_OK;
     }

@@ -1,6 +1,7 @@
 """cnx.Engine: a ConvNeXt model on the CPU or a GPU."""
 import copy
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -38,6 +39,15 @@ def _engine_arguments(device, precision, max_batch, threads, input_size):
                 max_batch=_positive_int("max_batch", max_batch),
                 threads=_positive_int("threads", threads, allow_zero=True),
                 input_size=_positive_int("input_size", input_size, allow_zero=True))
+
+
+def _check_preprocess(preprocess):
+    """None, or a dict of overrides (see Engine.classify)."""
+    if preprocess is None:
+        return None
+    if not isinstance(preprocess, Mapping):
+        raise TypeError(f"preprocess must be a dict, got {type(preprocess).__name__}")
+    return dict(preprocess)
 
 
 def _framework(array):
@@ -78,8 +88,10 @@ class Engine:
         1000 classes and torchvision's preprocessing, for tests and benchmarks
         that must not download anything. Its predictions mean nothing."""
         arguments = _engine_arguments(device, precision, max_batch, threads, input_size)
+        if not isinstance(arch, str):
+            raise TypeError(f"arch must be a string, got {type(arch).__name__}")
         engine = cls.__new__(cls)
-        engine._open(_native.Engine.create_random(str(arch), _positive_int("seed", seed, True),
+        engine._open(_native.Engine.create_random(arch, _positive_int("seed", seed, True),
                                                   **arguments), arguments["max_batch"])
         return engine
 
@@ -143,7 +155,7 @@ class Engine:
         return k
 
     def _check_batch(self, batch):
-        return 0 if batch is None else _positive_int("batch", batch)
+        return self._max_batch if batch is None else _positive_int("batch", batch)
 
     def classify(self, inputs, k=5, batch=None, preprocess=None, decode_threads=0):
         """Top-k classes of each input: a list of paths (PNG or JPEG), uint8
@@ -160,6 +172,7 @@ class Engine:
             raise TypeError("classify takes a list of inputs; put a single one in a list")
         inputs = list(inputs)
         k, batch = self._check_k(k), self._check_batch(batch)
+        preprocess = _check_preprocess(preprocess)
         decode_threads = _positive_int("decode_threads", decode_threads, allow_zero=True)
         n = len(inputs)
         indices = np.full((n, k), -1, dtype=np.int32)
@@ -170,17 +183,16 @@ class Engine:
         image_rows = [i for i, item in enumerate(inputs) if not is_path(item)]
         images = [as_pixels(inputs[i], f"inputs[{i}]") for i in image_rows]
         if file_rows:
-            with self.classify_iter([inputs[i] for i in file_rows], k, batch or None,
-                                    preprocess, decode_threads) as results:
+            with self.classify_iter([inputs[i] for i in file_rows], k, batch, preprocess,
+                                    decode_threads) as results:
                 for result in results:
                     row = file_rows[result.index]
                     indices[row], probs[row], errors[row] = (result.indices, result.probs,
                                                              result.error)
-        step = batch or self._max_batch
-        for start in range(0, len(images), step):
-            rows = image_rows[start:start + step]
+        for start in range(0, len(images), batch):
+            rows = image_rows[start:start + batch]
             got_indices, got_probs, got_errors = self._native.classify_images(
-                images[start:start + step], k, preprocess)
+                images[start:start + batch], k, preprocess)
             indices[rows], probs[rows] = got_indices, got_probs
             for row, error in zip(rows, got_errors):
                 if error:
@@ -200,7 +212,7 @@ class Engine:
             if not is_path(path):
                 raise TypeError(f"paths[{i}]: expected a path, got {type(path).__name__}")
         return FileResults(self, [os.fspath(p) for p in paths], self._check_k(k),
-                           self._check_batch(batch), preprocess,
+                           self._check_batch(batch), _check_preprocess(preprocess),
                            _positive_int("decode_threads", decode_threads, allow_zero=True))
 
     def forward(self, x, stream=None):
@@ -209,8 +221,10 @@ class Engine:
         A numpy array (or anything numpy reads) gives a numpy array [N, classes].
         A CUDA array of torch or CuPy stays on the GPU: the model reads it and
         writes new logits of the same framework without a copy, queued on the
-        framework's current stream (or `stream`, a cudaStream_t as an int), so
-        the result follows the framework's own ordering.
+        framework's current stream, so the result follows the framework's own
+        ordering. `stream` (a cudaStream_t as an int; 0: the engine's own)
+        queues it elsewhere: then x, and the logits the framework allocates on
+        its current stream, must stay alive until that stream has run it.
         """
         if _is_cuda_array(x):
             return self._forward_cuda(x, stream)
@@ -219,31 +233,34 @@ class Engine:
             raise TypeError(f"forward takes float32 input, got {x.dtype}")
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"forward takes [N, 3, H, W], got {list(x.shape)}")
+        if len(x) == 0:
+            return np.empty((0, self._info["num_classes"]), dtype=np.float32)
         return self._native.forward(np.ascontiguousarray(x))
 
     def _forward_cuda(self, x, stream):
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"forward takes [N, 3, H, W], got {list(x.shape)}")
         shape = (int(x.shape[0]), self._info["num_classes"])
         framework = _framework(x)
         if framework == "torch":
             import torch
             if x.dtype != torch.float32:
                 raise TypeError(f"forward takes float32 input, got {x.dtype}")
-            x = x.contiguous()
+            x = x.detach().contiguous()
             logits = torch.empty(shape, dtype=torch.float32, device=x.device)
             current = torch.cuda.current_stream(x.device).cuda_stream
         elif framework == "cupy":
             import cupy
             if x.dtype != cupy.float32:
                 raise TypeError(f"forward takes float32 input, got {x.dtype}")
-            x = cupy.ascontiguousarray(x)
             with x.device:
+                x = cupy.ascontiguousarray(x)
                 logits = cupy.empty(shape, dtype=cupy.float32)
-            current = cupy.cuda.get_current_stream().ptr
+                current = cupy.cuda.get_current_stream().ptr
         else:
             raise TypeError(f"forward takes CUDA arrays of torch or CuPy, got {type(x).__name__}")
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"forward takes [N, 3, H, W], got {list(x.shape)}")
-        self._native.forward_device(x, logits, current if stream is None else int(stream))
+        if shape[0] > 0:
+            self._native.forward_device(x, logits, current if stream is None else int(stream))
         return logits
 
 

@@ -1,5 +1,6 @@
 #include "engine.h"
 
+#include <algorithm>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -12,18 +13,23 @@
 #include <nanobind/stl/vector.h>
 
 #include "file_stream.h"
+#include "image_views.h"
 #include "numpy_arrays.h"
 #include "preprocess_params.h"
 
 namespace nb = nanobind;
 
-cnx_engine *NativeEngine::checked() const {
+void NativeEngine::check_callable() const {
     if (!engine_)
         throw nb::value_error("the engine is closed");
-    if (active_stream.load())
-        throw std::runtime_error("the engine is busy with a classify_iter that is still open: "
-                                 "finish or close it first");
-    return engine_;
+    for (const FileStream *stream : streams_)
+        if (stream->read_by_this_thread())
+            throw std::runtime_error("the engine is busy with a classify_iter this thread has "
+                                     "open: finish or close it first");
+}
+
+void NativeEngine::remove_stream(FileStream *stream) {
+    streams_.erase(std::remove(streams_.begin(), streams_.end(), stream), streams_.end());
 }
 
 cnx_model_info NativeEngine::info() {
@@ -42,8 +48,8 @@ std::optional<cnx_preprocess> NativeEngine::preprocess_with(
 }
 
 void NativeEngine::close() {
-    if (FileStream *stream = active_stream.load())
-        stream->close();
+    for (FileStream *stream : std::vector<FileStream *>(streams_))
+        stream->close(FileStream::Reason::engine_closed); // removes itself from streams_
     nb::gil_scoped_release unlocked; // destroying waits for the engine's GPU work
     std::lock_guard<std::mutex> lock(call_mutex_);
     cnx_engine_destroy(engine_);
@@ -55,7 +61,6 @@ namespace {
 using HostImages = nb::ndarray<const float, nb::ndim<4>, nb::c_contig, nb::device::cpu>;
 using DeviceImages = nb::ndarray<const float, nb::ndim<4>, nb::c_contig, nb::device::cuda>;
 using DeviceLogits = nb::ndarray<float, nb::ndim<2>, nb::c_contig, nb::device::cuda>;
-using Pixels = nb::ndarray<const uint8_t, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
 
 cnx_options make_options(int device, int cuda_device, int precision, int max_batch, int threads,
                          int input_size, bool use_test_size) {
@@ -70,18 +75,26 @@ cnx_options make_options(int device, int cuda_device, int precision, int max_bat
     return options;
 }
 
-NativeEngine *create(const std::string &weights, int device, int cuda_device, int precision,
-                     int max_batch, int threads, int input_size, bool use_test_size) {
-    cnx_options options = make_options(device, cuda_device, precision, max_batch, threads,
-                                       input_size, use_test_size);
+// make(&engine) -> cnx_status with the GIL released, then the engine.
+template <class Make>
+NativeEngine *create_with(int cuda_device, Make &&make) {
     cnx_engine *engine = nullptr;
     cnx_status status;
     {
         nb::gil_scoped_release unlocked;
-        status = cnx_engine_create(weights.c_str(), &options, &engine);
+        status = make(&engine);
     }
     check_status(status);
     return new NativeEngine(engine, cuda_device);
+}
+
+NativeEngine *create(const std::string &weights, int device, int cuda_device, int precision,
+                     int max_batch, int threads, int input_size, bool use_test_size) {
+    cnx_options options = make_options(device, cuda_device, precision, max_batch, threads,
+                                       input_size, use_test_size);
+    return create_with(cuda_device, [&](cnx_engine **engine) {
+        return cnx_engine_create(weights.c_str(), &options, engine);
+    });
 }
 
 NativeEngine *create_random(const std::string &architecture, uint64_t seed, int device,
@@ -89,18 +102,18 @@ NativeEngine *create_random(const std::string &architecture, uint64_t seed, int 
                             int input_size) {
     cnx_options options = make_options(device, cuda_device, precision, max_batch, threads,
                                        input_size, false);
-    cnx_engine *engine = nullptr;
-    cnx_status status;
-    {
-        nb::gil_scoped_release unlocked;
-        status = cnx_engine_create_random(architecture.c_str(), seed, &options, &engine);
-    }
-    check_status(status);
-    return new NativeEngine(engine, cuda_device);
+    return create_with(cuda_device, [&](cnx_engine **engine) {
+        return cnx_engine_create_random(architecture.c_str(), seed, &options, engine);
+    });
 }
 
 nb::dict info_dict(NativeEngine &self) {
-    cnx_model_info info = self.info();
+    cnx_model_info info;
+    const char *fallback = nullptr; // lives as long as the engine
+    self.call([&](cnx_engine *e) {
+        fallback = cnx_engine_fallback_reason(e);
+        return cnx_engine_info(e, &info);
+    });
     nb::dict d;
     d["architecture"] = info.architecture;
     d["num_classes"] = info.num_classes;
@@ -120,7 +133,6 @@ nb::dict info_dict(NativeEngine &self) {
     d["naming"] = info.naming;
     d["has_grn"] = info.has_grn != 0;
     d["source"] = info.source;
-    const char *fallback = cnx_engine_fallback_reason(self.checked());
     d["fallback_reason"] = fallback ? nb::object(nb::str(fallback)) : nb::none();
     return d;
 }
@@ -128,15 +140,20 @@ nb::dict info_dict(NativeEngine &self) {
 // Every class's name, or None when the model has none (neither names of its
 // own nor 1000 classes, which get ImageNet's).
 nb::object class_labels(NativeEngine &self) {
-    int classes = self.info().num_classes;
-    nb::list labels;
-    for (int c = 0; c < classes; c++) {
-        const char *label = cnx_engine_class_label(self.checked(), c);
-        if (!label)
-            return nb::none();
-        labels.append(label);
-    }
-    return labels;
+    std::vector<std::string> labels;
+    bool complete = true;
+    self.call([&](cnx_engine *e) {
+        cnx_model_info info;
+        cnx_status status = cnx_engine_info(e, &info);
+        for (int c = 0; status == CNX_OK && complete && c < info.num_classes; c++) {
+            const char *label = cnx_engine_class_label(e, c);
+            complete = label != nullptr;
+            if (label)
+                labels.push_back(label);
+        }
+        return status;
+    });
+    return complete ? nb::cast(labels) : nb::none();
 }
 
 int checked_count(size_t n) {
@@ -191,18 +208,12 @@ void forward_device(NativeEngine &self, DeviceImages x, DeviceLogits logits, uin
 // Decoded RGB8 images (uint8 [H, W, 3]) through the model. Returns
 // (indices int32 [n, k], probs float32 [n, k], errors: "" or the cause per
 // image); a failed image's row is -1 and NaN, and the others are unaffected.
-nb::tuple classify_images(NativeEngine &self, std::vector<Pixels> images, int k,
+nb::tuple classify_images(NativeEngine &self, std::vector<PixelArray> images, int k,
                           std::optional<nb::dict> overrides) {
     int n = checked_count(images.size());
-    std::vector<cnx_image> views(images.size());
-    for (size_t i = 0; i < images.size(); i++) {
-        if (images[i].shape(2) != 3)
-            throw nb::value_error(("image " + std::to_string(i) + ": expected uint8 [H, W, 3] " +
-                                   "(RGB), got " + std::to_string(images[i].shape(2)) +
-                                   " channels").c_str());
-        views[i] = {(int)images[i].shape(1), (int)images[i].shape(0),
-                    const_cast<uint8_t *>(images[i].data())};
-    }
+    std::vector<cnx_image> views;
+    for (size_t i = 0; i < images.size(); i++)
+        views.push_back(image_view(images[i], "image " + std::to_string(i)));
     std::optional<cnx_preprocess> params = self.preprocess_with(overrides);
     const cnx_preprocess used = params ? *params : self.info().preprocess;
     std::vector<cnx_prediction> top((size_t)n * (size_t)k);

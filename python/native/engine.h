@@ -2,9 +2,9 @@
 // calls one at a time, and the GIL released while cnx works.
 #pragma once
 
-#include <atomic>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include <nanobind/nanobind.h>
 
@@ -21,23 +21,38 @@ public:
     NativeEngine &operator=(const NativeEngine &) = delete;
 
     // Runs fn(cnx_engine *) -> cnx_status with the GIL released and the
-    // engine's lock held, then raises the status as a cnx.Error. The engine
-    // runs calls from several Python threads one after the other.
+    // engine's lock held, then raises the status as a cnx.Error. Calls from
+    // several threads run one after the other: a call waits for the one
+    // before it, an open classify_iter of another thread included.
     template <class Fn>
     void call(Fn &&fn) {
+        check_callable();
         cnx_status status;
         {
             nanobind::gil_scoped_release unlocked;
             std::lock_guard<std::mutex> lock(call_mutex_);
-            status = fn(checked());
+            if (!engine_)
+                throw nanobind::value_error("the engine is closed"); // while this call waited
+            status = fn(engine_);
         }
         check_status(status); // the same thread: cnx_last_error() is still its message
     }
 
-    // The engine, or a raise when it is closed or owned by an open
-    // classify_iter (waiting for it could wait for ourselves).
-    cnx_engine *checked() const;
-    cnx_engine *unchecked() const { return engine_; } // for the stream that owns it
+    // With the lock held, from a stream's worker thread: fn(engine), or
+    // nullopt when the engine was closed before the lock came.
+    template <class Fn>
+    std::optional<cnx_status> call_from_worker(Fn &&fn) {
+        std::lock_guard<std::mutex> lock(call_mutex_);
+        if (!engine_)
+            return std::nullopt;
+        return fn(engine_);
+    }
+
+    // Raises (with the GIL) when the engine is closed, or when this thread
+    // has a classify_iter open on it: the call would wait for that stream,
+    // which waits for this thread to read it.
+    void check_callable() const;
+
     int cuda_device() const { return cuda_device_; }
     cnx_model_info info();
 
@@ -45,19 +60,20 @@ public:
     // overrides (a dict, see preprocess_params.h) on top; nullopt, which
     // cnx reads as the file's own, without overrides.
     std::optional<cnx_preprocess> preprocess_with(const std::optional<nanobind::dict> &overrides);
-    std::mutex &call_mutex() { return call_mutex_; }
 
-    // The stream that owns the engine from classify_iter's start until it
-    // is closed.
-    std::atomic<FileStream *> active_stream{nullptr};
+    // The open classify_iter streams, changed with the GIL held.
+    void add_stream(FileStream *stream) { streams_.push_back(stream); }
+    void remove_stream(FileStream *stream);
 
-    // Stops an open stream, then frees the engine; later calls raise.
+    // Stops the open streams (their readers get an error), then frees the
+    // engine; later calls raise ValueError.
     void close();
 
 private:
     cnx_engine *engine_;
     int cuda_device_;
     std::mutex call_mutex_;
+    std::vector<FileStream *> streams_;
 };
 
 // Registers cnx._native.Engine.

@@ -1,5 +1,7 @@
 #include "file_stream.h"
 
+#include <new>
+
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -12,12 +14,11 @@ namespace nb = nanobind;
 
 FileStream::FileStream(NativeEngine &engine, std::vector<std::string> paths,
                        cnx_files_options options, std::optional<cnx_preprocess> preprocess)
-    : engine_(&engine), paths_(std::move(paths)), options_(options),
-      preprocess_(std::move(preprocess)) {
-    // Two batches of rows let the run go on while Python catches up.
-    capacity_ = 2 * (size_t)(options_.batch > 0 ? options_.batch : 32);
-    engine.checked(); // raises while closed or owned by another stream
-    engine.active_stream = this;
+    : engine_(&engine), owner_(std::this_thread::get_id()), paths_(std::move(paths)),
+      options_(options), preprocess_(std::move(preprocess)),
+      capacity_(2 * (size_t)options.batch) { // the run goes on while Python catches up
+    engine.check_callable(); // closed, or this thread iterating already: raises
+    engine.add_stream(this);
     worker_ = std::thread(&FileStream::run, this);
 }
 
@@ -27,77 +28,106 @@ void FileStream::run() {
         paths[i] = paths_[i].c_str();
     if (preprocess_)
         options_.preprocess = &*preprocess_;
-    cnx_status status;
-    {
-        std::lock_guard<std::mutex> lock(engine_->call_mutex());
-        status = cnx_engine_classify_files(engine_->unchecked(), paths.data(), paths.size(), &options_,
-                                           queue_result, this, nullptr);
-    }
+    // Waits for the calls of other threads before it; a stream closed in
+    // the meantime does not start.
+    std::optional<cnx_status> status = engine_->call_from_worker([&](cnx_engine *e) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (cancelled_)
+                return CNX_OK;
+        }
+        return cnx_engine_classify_files(e, paths.data(), paths.size(), &options_,
+                                         queue_result, this, nullptr);
+    });
     std::lock_guard<std::mutex> lock(mutex_);
-    run_status_ = cancelled_ ? CNX_OK : status;
-    run_error_ = status == CNX_OK ? "" : cnx_last_error(); // this thread's message
+    if (!status) {
+        run_status_ = CNX_ERROR_INVALID_ARGUMENT;
+        run_error_ = "the engine is closed";
+    } else if (*status != CNX_OK && !cancelled_) {
+        run_status_ = *status;
+        run_error_ = cnx_last_error(); // this thread's message
+    }
     finished_ = true;
     changed_.notify_all();
 }
 
 int FileStream::queue_result(void *user, const cnx_file_result *result) {
     FileStream *self = static_cast<FileStream *>(user);
-    FileRow row{result->index, result->path, result->error, {}};
-    const size_t k = (size_t)self->options_.k;
-    if (result->top)
-        row.top.assign(result->top, result->top + k);
-    else
-        row.top.assign(k, cnx_prediction{-1, 0.0f, 0.0f}); // a failed file: -1 and NaN
-    std::unique_lock<std::mutex> lock(self->mutex_);
-    self->changed_.wait(lock, [&] { return self->cancelled_ || self->rows_.size() < self->capacity_; });
-    if (self->cancelled_)
-        return 1; // stops the run
-    self->rows_.push_back(std::move(row));
-    self->changed_.notify_all();
-    return 0;
+    try {
+        FileRow row{result->index, result->path, result->error, {}};
+        const size_t k = (size_t)self->options_.k;
+        if (result->top)
+            row.top.assign(result->top, result->top + k);
+        else
+            row.top.assign(k, cnx_prediction{-1, 0.0f, 0.0f}); // a failed file: -1 and NaN
+        std::unique_lock<std::mutex> lock(self->mutex_);
+        self->changed_.wait(lock, [&] {
+            return self->cancelled_ || self->rows_.size() < self->capacity_;
+        });
+        if (self->cancelled_)
+            return 1; // stops the run
+        self->rows_.push_back(std::move(row));
+        self->changed_.notify_all();
+        return 0;
+    } catch (const std::bad_alloc &) {
+        // An exception must not unwind through cnx's C frames: stop instead.
+        std::lock_guard<std::mutex> lock(self->mutex_);
+        self->run_status_ = CNX_ERROR_OUT_OF_MEMORY;
+        self->run_error_ = "out of memory for the results of classify_iter";
+        self->cancelled_ = true;
+        return 1;
+    }
 }
 
 std::optional<FileRow> FileStream::next() {
+    owner_ = std::this_thread::get_id(); // the thread that would wait for itself
     std::optional<FileRow> row;
     cnx_status failed = CNX_OK;
     std::string error;
+    bool engine_closed = false;
     {
         nb::gil_scoped_release unlocked;
         std::unique_lock<std::mutex> lock(mutex_);
         changed_.wait(lock, [&] { return cancelled_ || finished_ || !rows_.empty(); });
-        if (!rows_.empty()) {
+        if (engine_closed_) {
+            engine_closed = true;
+        } else if (!rows_.empty()) {
             row = std::move(rows_.front());
             rows_.pop_front();
             changed_.notify_all();
-        } else if (finished_ && run_status_ != CNX_OK) {
+        } else if (run_status_ != CNX_OK) {
             failed = run_status_;
             error = run_error_;
             run_status_ = CNX_OK; // raised once
         }
     }
+    if (engine_closed)
+        throw nb::value_error("the engine was closed while classify_iter ran");
     if (failed != CNX_OK)
         raise_status(failed, error);
     return row;
 }
 
-void FileStream::close() {
-    nb::gil_scoped_release unlocked; // the run may be in the middle of a batch
-    std::lock_guard<std::mutex> closing(close_mutex_);
+void FileStream::close(Reason reason) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         cancelled_ = true;
+        engine_closed_ |= reason == Reason::engine_closed;
+        rows_.clear();
         changed_.notify_all();
     }
     if (worker_.joinable())
-        worker_.join();
+        worker_.join(); // at most the batch in flight
     if (engine_) {
-        engine_->active_stream = nullptr;
+        engine_->remove_stream(this);
         engine_ = nullptr;
     }
 }
 
 FileStream *start_file_stream(NativeEngine &engine, std::vector<std::string> paths, int k,
                               int batch, int decode_threads, std::optional<nb::dict> preprocess) {
+    if (batch <= 0)
+        throw nb::value_error("batch must be > 0");
     cnx_files_options options = cnx_default_files_options();
     options.k = k;
     options.batch = batch;
@@ -105,8 +135,8 @@ FileStream *start_file_stream(NativeEngine &engine, std::vector<std::string> pat
     return new FileStream(engine, std::move(paths), options, engine.preprocess_with(preprocess));
 }
 
-// A row as Python sees it: (index, path, indices int32 [k], probs float32
-// [k], error or "").
+// A row as Python sees it: (index, path, indices int32 [1, k], probs float32
+// [1, k], error or "").
 static nb::object next_row(FileStream &stream) {
     std::optional<FileRow> row = stream.next();
     if (!row)
@@ -119,5 +149,5 @@ static nb::object next_row(FileStream &stream) {
 void bind_file_stream(nb::module_ &m) {
     nb::class_<FileStream>(m, "FileStream")
         .def("next", &next_row)
-        .def("close", &FileStream::close);
+        .def("close", [](FileStream &stream) { stream.close(FileStream::Reason::reader_done); });
 }

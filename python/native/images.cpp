@@ -10,14 +10,13 @@
 #include <nanobind/stl/vector.h>
 
 #include "errors.h"
+#include "image_views.h"
 #include "numpy_arrays.h"
 #include "preprocess_params.h"
 
 namespace nb = nanobind;
 
 namespace {
-
-using Pixels = nb::ndarray<const uint8_t, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
 
 // A decoded file that frees itself.
 struct DecodedImage {
@@ -39,13 +38,6 @@ nb::object read_image(const std::string &path, int64_t max_pixels) {
     return numpy_array(std::move(rgb), {(size_t)im.height, (size_t)im.width, 3});
 }
 
-cnx_image view_of(const Pixels &pixels) {
-    if (pixels.shape(2) != 3)
-        throw nb::value_error(("expected uint8 [H, W, 3] (RGB), got " +
-                               std::to_string(pixels.shape(2)) + " channels").c_str());
-    return {(int)pixels.shape(1), (int)pixels.shape(0), const_cast<uint8_t *>(pixels.data())};
-}
-
 // torchvision's defaults with the caller's overrides.
 cnx_preprocess params_from(const nb::dict &overrides) {
     cnx_preprocess params = cnx_default_preprocess();
@@ -55,8 +47,8 @@ cnx_preprocess params_from(const nb::dict &overrides) {
 
 // The model input of one image: float32 [3, crop, crop], or with `pixels`
 // the uint8 pixels before the scaling.
-nb::object preprocess(Pixels image, nb::dict overrides, bool pixels) {
-    cnx_image view = view_of(image);
+nb::object preprocess(PixelArray image, nb::dict overrides, bool pixels) {
+    cnx_image view = image_view(image, "image");
     cnx_preprocess params = params_from(overrides);
     if (params.crop <= 0 || params.crop > CNX_MAX_SIDE)
         throw nb::value_error(("crop must be in 1.." + std::to_string(CNX_MAX_SIDE)).c_str());

@@ -31,11 +31,18 @@ static std::string python_type_name(nb::handle value) {
                           python_type_name(value)).c_str());
 }
 
-// Python's int (not bool, nor a str that int() would read).
+// numpy's bool is no int either, but it has no __index__.
+static bool is_bool(nb::handle value) {
+    return PyBool_Check(value.ptr()) ||
+           nb::cast<std::string>(nb::str(value.type().attr("__name__"))).rfind("bool", 0) == 0;
+}
+
+// An int, numpy's included (anything with __index__), but not a bool, nor a
+// str or float that int() would read.
 static int read_int(const std::string &key, nb::handle value) {
-    if (!PyLong_Check(value.ptr()) || PyBool_Check(value.ptr()))
+    if (!PyIndex_Check(value.ptr()) || is_bool(value))
         wrong_type(key, "an int", value);
-    long long v = PyLong_AsLongLong(value.ptr());
+    long long v = PyLong_AsLongLong(nb::steal(PyNumber_Index(value.ptr())).ptr());
     if (PyErr_Occurred() || v < INT_MIN || v > INT_MAX) {
         PyErr_Clear();
         throw nb::value_error(("preprocess '" + key + "' is out of range").c_str());
@@ -43,10 +50,18 @@ static int read_int(const std::string &key, nb::handle value) {
     return (int)v;
 }
 
+// A real number: int or float, numpy's included, not a bool or a str.
 static double read_number(const std::string &key, nb::handle value) {
-    if (PyBool_Check(value.ptr()) || !(PyLong_Check(value.ptr()) || PyFloat_Check(value.ptr())))
+    if (is_bool(value) || PyUnicode_Check(value.ptr()) ||
+        !(PyIndex_Check(value.ptr()) || PyFloat_Check(value.ptr()) ||
+          nb::hasattr(value, "__float__")))
         wrong_type(key, "a number", value);
-    return PyFloat_AsDouble(value.ptr());
+    double v = PyFloat_AsDouble(value.ptr());
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        wrong_type(key, "a number", value);
+    }
+    return v;
 }
 
 static void read_triple(const std::string &key, nb::handle value, float out[3]) {
@@ -83,9 +98,9 @@ void apply_preprocess_overrides(cnx_preprocess &p, const nb::dict &overrides) {
         else if (key == "std")
             read_triple(key, value, p.std);
         else if (key == "normalize") {
-            if (!PyBool_Check(value.ptr()))
+            if (!is_bool(value))
                 wrong_type(key, "True or False", value);
-            p.normalize = value.ptr() == Py_True;
+            p.normalize = PyObject_IsTrue(value.ptr()) == 1;
         } else if (key == "interpolation")
             read_name(key, value, cnx_interpolation_parse, &p.interpolation);
         else if (key == "crop_mode")

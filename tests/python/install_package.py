@@ -1,8 +1,7 @@
 """Builds and installs the package into the running venv, as a user's
-`pip install .` does, but without build isolation (the venv holds the
-pinned build tools, so no download) and with a kept build folder, so a
-rebuild is incremental. CPU-only: the CUDA code is compiled by the main
-build already, and this keeps the test short.
+`pip install .` does (CUDA included when nvcc is found), but without build
+isolation (the venv holds the pinned build tools, so no download) and with
+a kept build folder, so a rebuild is incremental.
 
 usage: install_package.py SOURCE BUILD_DIR"""
 import os
@@ -29,8 +28,7 @@ def main():
     check_build_pins(source)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation",
                     "--no-deps", "--disable-pip-version-check", "--force-reinstall",
-                    f"--config-settings=build-dir={build_dir}",
-                    "--config-settings=cmake.define.CNX_CUDA=OFF", source],
+                    f"--config-settings=build-dir={build_dir}", source],
                    check=True, timeout=840)
     subprocess.run([sys.executable, "-c", "import cnx; print('installed cnx', cnx.__version__, "
                     "'from', cnx.__file__)"], check=True, cwd="/")

@@ -94,6 +94,55 @@ def test_classify_iter_owns_the_engine_until_closed(digits_engine, digits_files)
         next(results)
 
 
+def test_calls_inside_an_open_iteration_raise_instead_of_waiting(digits_engine, digits_files):
+    x = np.zeros((1, 3, 32, 32), dtype=np.float32)
+    with digits_engine.classify_iter(digits_files[:40], k=1, batch=2) as results:
+        next(results)
+        with pytest.raises(RuntimeError, match="classify_iter"):
+            digits_engine.forward(x)  # waiting would wait for this very loop
+        with pytest.raises(RuntimeError, match="classify_iter"):
+            digits_engine.classify([cnx.read_image(digits_files[0])])
+        with pytest.raises(RuntimeError, match="classify_iter"):
+            next(digits_engine.classify_iter(digits_files[:2], preprocess={"crop": 32}))
+        assert len(list(results)) == 39  # the loop itself goes on
+
+
+def test_threads_take_turns(digits_engine, digits_files):
+    files = digits_files[:64]
+    arrays = [cnx.read_image(f) for f in files]
+    expected = digits_engine.classify(files, k=2, batch=16)
+    outcomes = []
+
+    def work(inputs):
+        for _ in range(3):
+            got = digits_engine.classify(inputs, k=2, batch=16)
+            outcomes.append(np.array_equal(got.indices, expected.indices) and
+                            np.array_equal(got.probs, expected.probs))
+
+    def iterate():
+        for _ in range(3):
+            got = [r.indices for r in digits_engine.classify_iter(files, k=2, batch=16)]
+            outcomes.append(np.array_equal(np.stack(got), expected.indices))
+
+    threads = [threading.Thread(target=work, args=(files,)),
+               threading.Thread(target=work, args=(arrays,)),
+               threading.Thread(target=iterate)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert outcomes == [True] * 9
+
+
+def test_closing_the_engine_stops_an_iteration_with_an_error(digits_files):
+    engine = cnx.Engine(DIGITS_WEIGHTS, device="cpu")
+    results = engine.classify_iter(digits_files[:40], k=1, batch=2)
+    next(results)
+    engine.close()
+    with pytest.raises(ValueError, match="closed"):
+        next(results)
+
+
 def test_forward_equals_cli_logits(cli, digits_engine, digits_files, tmp_path):
     x = np.stack([cnx.preprocess(f, **{key: digits_engine.info["preprocess"][key]
                                       for key in ("resize", "crop", "mean", "std")})
@@ -119,6 +168,7 @@ def test_random_engine_and_info():
         logits = engine.forward(x)
         assert logits.shape == (3, 1000) and np.isfinite(logits).all()
         assert np.allclose(engine.forward(x[1:2]), logits[1:2], rtol=0, atol=1e-5)
+        assert engine.forward(x[:0]).shape == (0, 1000)
 
 
 def test_the_gil_is_released(digits_engine):
@@ -151,6 +201,10 @@ def test_bad_arguments_raise(digits_engine, digits_files, tmp_path):
         e.classify(digits_files[:1], preprocess={"resise": 40})
     with pytest.raises(TypeError):
         e.classify(digits_files[:1], preprocess={"crop": "32"})
+    with pytest.raises(TypeError):
+        e.classify(digits_files[:1], preprocess=[("crop", 32)])
+    with pytest.raises(TypeError):
+        cnx.Engine.random(None)
     with pytest.raises(ValueError):
         e.forward(np.zeros((1, 4, 32, 32), dtype=np.float32))
     with pytest.raises(TypeError):

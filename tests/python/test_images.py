@@ -61,6 +61,14 @@ def test_preprocess_takes_arrays_and_pil_images(images):
         assert np.array_equal(cnx.preprocess(Image.open(path)), from_file)
 
 
+def test_preprocess_takes_numpy_numbers(images):
+    plain = cnx.preprocess(images[0], resize=40, crop=32, mean=(0.5, 0.4, 0.3))
+    numpy = cnx.preprocess(images[0], resize=np.int64(40), crop=np.int32(32),
+                           mean=np.array([0.5, 0.4, 0.3], dtype=np.float32),
+                           normalize=np.bool_(True))
+    assert np.array_equal(plain, numpy)
+
+
 def test_read_image_equals_pillow(images):
     for path in images:
         with Image.open(path) as img:
