@@ -202,9 +202,12 @@ class Engine:
     def classify_iter(self, paths, k=5, batch=None, preprocess=None, decode_threads=0):
         """Classifies image files, yielding a FileResult per file in input
         order as soon as its batch is done, while the next batches decode and
-        run. len() gives the number of files (tqdm shows a total). The engine
-        is busy until the iteration ends or the iterator is closed (it is a
-        context manager)."""
+        run. len() gives the number of files (tqdm shows a total).
+
+        The run holds the engine from the first next() until its last file
+        (other calls wait for it) and does not wait for the reader: results
+        not read yet wait in memory. close() (or leaving a `with` block)
+        stops it after the batch in flight."""
         if is_path(paths) or not hasattr(paths, "__iter__"):
             raise TypeError("classify_iter takes a list of paths")
         paths = list(paths)
@@ -266,7 +269,8 @@ class Engine:
 
 class FileResults:
     """The iterator classify_iter returns. The run starts at the first
-    next() and stops at the last, at close(), or when the iterator is freed."""
+    next() and stops after the last file, at close(), or when the iterator
+    is freed. Closing the engine makes the next step raise ValueError."""
 
     def __init__(self, engine, paths, k, batch, preprocess, decode_threads):
         self._engine = engine

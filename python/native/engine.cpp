@@ -9,6 +9,7 @@
 
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -19,17 +20,21 @@
 
 namespace nb = nanobind;
 
-void NativeEngine::check_callable() const {
-    if (!engine_)
-        throw nb::value_error("the engine is closed");
-    for (const FileStream *stream : streams_)
-        if (stream->read_by_this_thread())
-            throw std::runtime_error("the engine is busy with a classify_iter this thread has "
-                                     "open: finish or close it first");
+std::unique_lock<std::timed_mutex> NativeEngine::wait_for_turn() {
+    std::unique_lock<std::timed_mutex> lock(call_mutex_, std::defer_lock);
+    while (!lock.try_lock_for(poll_interval)) {
+        nb::gil_scoped_acquire acquired;
+        if (PyErr_CheckSignals() != 0)
+            throw nb::python_error();
+    }
+    return lock;
 }
 
-void NativeEngine::remove_stream(FileStream *stream) {
-    streams_.erase(std::remove(streams_.begin(), streams_.end(), stream), streams_.end());
+void NativeEngine::add_stream(const std::shared_ptr<FileStream> &stream) {
+    streams_.erase(std::remove_if(streams_.begin(), streams_.end(),
+                                  [](const std::weak_ptr<FileStream> &s) { return s.expired(); }),
+                   streams_.end());
+    streams_.push_back(stream);
 }
 
 cnx_model_info NativeEngine::info() {
@@ -48,10 +53,13 @@ std::optional<cnx_preprocess> NativeEngine::preprocess_with(
 }
 
 void NativeEngine::close() {
-    for (FileStream *stream : std::vector<FileStream *>(streams_))
-        stream->close(FileStream::Reason::engine_closed); // removes itself from streams_
-    nb::gil_scoped_release unlocked; // destroying waits for the engine's GPU work
-    std::lock_guard<std::mutex> lock(call_mutex_);
+    closed_ = true; // no call or stream starts from here on
+    for (const std::weak_ptr<FileStream> &weak : std::vector<std::weak_ptr<FileStream>>(streams_))
+        if (std::shared_ptr<FileStream> stream = weak.lock())
+            stream->close(FileStream::Reason::engine_closed);
+    streams_.clear();
+    nb::gil_scoped_release unlocked; // the call in flight, and the GPU's work, may take a while
+    std::lock_guard<std::timed_mutex> lock(call_mutex_);
     cnx_engine_destroy(engine_);
     engine_ = nullptr;
 }
@@ -262,6 +270,6 @@ void bind_engine(nb::module_ &m) {
              nb::arg("preprocess").none())
         .def("classify_files", &start_file_stream, nb::arg("paths"), nb::arg("k"),
              nb::arg("batch"), nb::arg("decode_threads"), nb::arg("preprocess").none(),
-             nb::keep_alive<0, 1>())
+             nb::keep_alive<0, 1>()) // the stream uses the engine
         .def("close", &NativeEngine::close);
 }

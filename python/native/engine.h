@@ -2,6 +2,8 @@
 // calls one at a time, and the GIL released while cnx works.
 #pragma once
 
+#include <chrono>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -22,15 +24,17 @@ public:
 
     // Runs fn(cnx_engine *) -> cnx_status with the GIL released and the
     // engine's lock held, then raises the status as a cnx.Error. Calls from
-    // several threads run one after the other: a call waits for the one
-    // before it, an open classify_iter of another thread included.
+    // several threads run one after the other; a call waits for the one
+    // before it (an open classify_iter's run included), and Ctrl-C stops
+    // the wait.
     template <class Fn>
     void call(Fn &&fn) {
-        check_callable();
+        if (closed_)
+            throw nanobind::value_error("the engine is closed");
         cnx_status status;
         {
             nanobind::gil_scoped_release unlocked;
-            std::lock_guard<std::mutex> lock(call_mutex_);
+            std::unique_lock<std::timed_mutex> lock = wait_for_turn();
             if (!engine_)
                 throw nanobind::value_error("the engine is closed"); // while this call waited
             status = fn(engine_);
@@ -38,21 +42,21 @@ public:
         check_status(status); // the same thread: cnx_last_error() is still its message
     }
 
-    // With the lock held, from a stream's worker thread: fn(engine), or
-    // nullopt when the engine was closed before the lock came.
-    template <class Fn>
-    std::optional<cnx_status> call_from_worker(Fn &&fn) {
-        std::lock_guard<std::mutex> lock(call_mutex_);
+    // For a stream's worker thread, without the GIL: fn(engine) with the
+    // lock held, or nullopt when the engine was closed, or cancelled()
+    // became true, before the lock came.
+    template <class Cancelled, class Fn>
+    std::optional<cnx_status> call_from_worker(Cancelled &&cancelled, Fn &&fn) {
+        std::unique_lock<std::timed_mutex> lock(call_mutex_, std::defer_lock);
+        while (!lock.try_lock_for(poll_interval))
+            if (cancelled())
+                return std::nullopt;
         if (!engine_)
             return std::nullopt;
         return fn(engine_);
     }
 
-    // Raises (with the GIL) when the engine is closed, or when this thread
-    // has a classify_iter open on it: the call would wait for that stream,
-    // which waits for this thread to read it.
-    void check_callable() const;
-
+    bool closed() const { return closed_; }
     int cuda_device() const { return cuda_device_; }
     cnx_model_info info();
 
@@ -61,19 +65,25 @@ public:
     // cnx reads as the file's own, without overrides.
     std::optional<cnx_preprocess> preprocess_with(const std::optional<nanobind::dict> &overrides);
 
-    // The open classify_iter streams, changed with the GIL held.
-    void add_stream(FileStream *stream) { streams_.push_back(stream); }
-    void remove_stream(FileStream *stream);
+    // The open classify_iter streams, for close(); changed with the GIL held.
+    void add_stream(const std::shared_ptr<FileStream> &stream);
 
-    // Stops the open streams (their readers get an error), then frees the
-    // engine; later calls raise ValueError.
+    // Stops the open streams (their readers get ValueError), waits for the
+    // call in flight, then frees the engine; later calls raise ValueError.
     void close();
 
+    static constexpr std::chrono::milliseconds poll_interval{100};
+
 private:
-    cnx_engine *engine_;
+    // The lock, taken with the GIL released; between tries the GIL is taken
+    // back for a moment to let Ctrl-C through.
+    std::unique_lock<std::timed_mutex> wait_for_turn();
+
+    cnx_engine *engine_; // read and written with call_mutex_ held
     int cuda_device_;
-    std::mutex call_mutex_;
-    std::vector<FileStream *> streams_;
+    bool closed_ = false; // read and written with the GIL held
+    std::timed_mutex call_mutex_;
+    std::vector<std::weak_ptr<FileStream>> streams_;
 };
 
 // Registers cnx._native.Engine.

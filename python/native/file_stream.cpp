@@ -3,6 +3,7 @@
 #include <new>
 
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -14,12 +15,24 @@ namespace nb = nanobind;
 
 FileStream::FileStream(NativeEngine &engine, std::vector<std::string> paths,
                        cnx_files_options options, std::optional<cnx_preprocess> preprocess)
-    : engine_(&engine), owner_(std::this_thread::get_id()), paths_(std::move(paths)),
-      options_(options), preprocess_(std::move(preprocess)),
-      capacity_(2 * (size_t)options.batch) { // the run goes on while Python catches up
-    engine.check_callable(); // closed, or this thread iterating already: raises
-    engine.add_stream(this);
-    worker_ = std::thread(&FileStream::run, this);
+    : engine_(&engine), paths_(std::move(paths)), options_(options),
+      preprocess_(std::move(preprocess)) {}
+
+std::shared_ptr<FileStream> FileStream::start(NativeEngine &engine, std::vector<std::string> paths,
+                                              cnx_files_options options,
+                                              std::optional<cnx_preprocess> preprocess) {
+    if (engine.closed())
+        throw nb::value_error("the engine is closed");
+    auto stream = std::make_shared<FileStream>(engine, std::move(paths), options,
+                                               std::move(preprocess));
+    stream->worker_ = std::thread(&FileStream::run, stream.get());
+    engine.add_stream(stream);
+    return stream;
+}
+
+bool FileStream::cancelled() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cancelled_;
 }
 
 void FileStream::run() {
@@ -28,22 +41,16 @@ void FileStream::run() {
         paths[i] = paths_[i].c_str();
     if (preprocess_)
         options_.preprocess = &*preprocess_;
-    // Waits for the calls of other threads before it; a stream closed in
-    // the meantime does not start.
-    std::optional<cnx_status> status = engine_->call_from_worker([&](cnx_engine *e) {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (cancelled_)
-                return CNX_OK;
-        }
-        return cnx_engine_classify_files(e, paths.data(), paths.size(), &options_,
-                                         queue_result, this, nullptr);
-    });
+    std::optional<cnx_status> status =
+        engine_->call_from_worker([this] { return cancelled(); }, [&](cnx_engine *e) {
+            return cnx_engine_classify_files(e, paths.data(), paths.size(), &options_,
+                                             queue_result, this, nullptr);
+        });
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!status) {
+    if (!cancelled_ && !status) {
         run_status_ = CNX_ERROR_INVALID_ARGUMENT;
         run_error_ = "the engine is closed";
-    } else if (*status != CNX_OK && !cancelled_) {
+    } else if (!cancelled_ && *status != CNX_OK && run_status_ == CNX_OK) {
         run_status_ = *status;
         run_error_ = cnx_last_error(); // this thread's message
     }
@@ -60,10 +67,7 @@ int FileStream::queue_result(void *user, const cnx_file_result *result) {
             row.top.assign(result->top, result->top + k);
         else
             row.top.assign(k, cnx_prediction{-1, 0.0f, 0.0f}); // a failed file: -1 and NaN
-        std::unique_lock<std::mutex> lock(self->mutex_);
-        self->changed_.wait(lock, [&] {
-            return self->cancelled_ || self->rows_.size() < self->capacity_;
-        });
+        std::lock_guard<std::mutex> lock(self->mutex_);
         if (self->cancelled_)
             return 1; // stops the run
         self->rows_.push_back(std::move(row));
@@ -74,35 +78,38 @@ int FileStream::queue_result(void *user, const cnx_file_result *result) {
         std::lock_guard<std::mutex> lock(self->mutex_);
         self->run_status_ = CNX_ERROR_OUT_OF_MEMORY;
         self->run_error_ = "out of memory for the results of classify_iter";
-        self->cancelled_ = true;
+        self->finished_ = true;
+        self->changed_.notify_all();
         return 1;
     }
 }
 
 std::optional<FileRow> FileStream::next() {
-    owner_ = std::this_thread::get_id(); // the thread that would wait for itself
     std::optional<FileRow> row;
     cnx_status failed = CNX_OK;
     std::string error;
-    bool engine_closed = false;
-    {
-        nb::gil_scoped_release unlocked;
-        std::unique_lock<std::mutex> lock(mutex_);
-        changed_.wait(lock, [&] { return cancelled_ || finished_ || !rows_.empty(); });
-        if (engine_closed_) {
-            engine_closed = true;
-        } else if (!rows_.empty()) {
-            row = std::move(rows_.front());
-            rows_.pop_front();
-            changed_.notify_all();
-        } else if (run_status_ != CNX_OK) {
-            failed = run_status_;
-            error = run_error_;
-            run_status_ = CNX_OK; // raised once
+    for (bool ready = false; !ready;) {
+        {
+            nb::gil_scoped_release unlocked;
+            std::unique_lock<std::mutex> lock(mutex_);
+            ready = changed_.wait_for(lock, NativeEngine::poll_interval, [&] {
+                return cancelled_ || finished_ || !rows_.empty();
+            });
+            if (ready && engine_closed_) {
+                failed = CNX_ERROR_INVALID_ARGUMENT;
+                error = "the engine was closed while classify_iter ran";
+            } else if (ready && !rows_.empty()) {
+                row = std::move(rows_.front());
+                rows_.pop_front();
+            } else if (ready && run_status_ != CNX_OK) {
+                failed = run_status_;
+                error = run_error_;
+                run_status_ = CNX_OK; // raised once
+            }
         }
+        if (!ready && PyErr_CheckSignals() != 0)
+            throw nb::python_error(); // Ctrl-C while waiting
     }
-    if (engine_closed)
-        throw nb::value_error("the engine was closed while classify_iter ran");
     if (failed != CNX_OK)
         raise_status(failed, error);
     return row;
@@ -116,23 +123,22 @@ void FileStream::close(Reason reason) {
         rows_.clear();
         changed_.notify_all();
     }
+    nb::gil_scoped_release unlocked; // the batch in flight may take a while
+    std::lock_guard<std::mutex> lock(join_mutex_);
     if (worker_.joinable())
-        worker_.join(); // at most the batch in flight
-    if (engine_) {
-        engine_->remove_stream(this);
-        engine_ = nullptr;
-    }
+        worker_.join();
 }
 
-FileStream *start_file_stream(NativeEngine &engine, std::vector<std::string> paths, int k,
-                              int batch, int decode_threads, std::optional<nb::dict> preprocess) {
-    if (batch <= 0)
-        throw nb::value_error("batch must be > 0");
+std::shared_ptr<FileStream> start_file_stream(NativeEngine &engine,
+                                              std::vector<std::string> paths, int k, int batch,
+                                              int decode_threads,
+                                              std::optional<nb::dict> preprocess) {
     cnx_files_options options = cnx_default_files_options();
     options.k = k;
     options.batch = batch;
     options.decode_threads = decode_threads;
-    return new FileStream(engine, std::move(paths), options, engine.preprocess_with(preprocess));
+    return FileStream::start(engine, std::move(paths), options,
+                             engine.preprocess_with(preprocess));
 }
 
 // A row as Python sees it: (index, path, indices int32 [1, k], probs float32

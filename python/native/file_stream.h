@@ -1,11 +1,15 @@
 // classify_iter: cnx_engine_classify_files on a thread of its own, its
 // per-file results handed to Python one by one, in input order, while the
-// run goes on decoding and classifying the next batches. A bounded queue
-// holds the run back when Python reads slower than it classifies.
+// run goes on decoding and classifying the next batches.
+//
+// The run never waits for Python: rows not read yet wait in a queue (a few
+// hundred bytes per file). So the engine's lock, which the run holds, is
+// always given back, and no call of any thread can wait for its own reader.
 #pragma once
 
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -27,39 +31,39 @@ struct FileRow {
 
 class FileStream {
 public:
-    // Starts the run on the engine, which it owns until the stream closes.
-    // options.batch must be set (> 0): the queue holds two batches.
     FileStream(NativeEngine &engine, std::vector<std::string> paths, cnx_files_options options,
                std::optional<cnx_preprocess> preprocess);
     ~FileStream() { close(Reason::reader_done); }
     FileStream(const FileStream &) = delete;
     FileStream &operator=(const FileStream &) = delete;
 
-    // The next row, waiting for it with the GIL released; nullopt after the
-    // last one. Raises the run's error when it stopped early, and
-    // ValueError when the engine was closed in the middle.
+    // Starts a stream on the engine (which keeps track of it, to stop it
+    // when it closes); the run waits for the engine's calls before it.
+    static std::shared_ptr<FileStream> start(NativeEngine &engine,
+                                             std::vector<std::string> paths,
+                                             cnx_files_options options,
+                                             std::optional<cnx_preprocess> preprocess);
+
+    // The next row, waiting for it with the GIL released (Ctrl-C stops the
+    // wait); nullopt after the last one. Raises the run's error when it
+    // stopped early, and ValueError when the engine was closed.
     std::optional<FileRow> next();
 
     enum class Reason { reader_done, engine_closed };
-    // Stops the run, drops the rows not yet read and frees the engine for
-    // other calls. Safe to call again. It keeps the GIL (the worker never
-    // takes it), so nothing can free the stream while it closes.
+    // Stops the run after the batch in flight, drops the rows not read yet,
+    // and waits for the worker (with the GIL released). Safe to call again,
+    // from any thread.
     void close(Reason reason);
-
-    // Whether this thread reads the stream (created it, or called next()
-    // last): a call of its own on the engine would wait for itself.
-    bool read_by_this_thread() const { return owner_ == std::this_thread::get_id(); }
 
 private:
     static int queue_result(void *user, const cnx_file_result *result);
     void run();
+    bool cancelled();
 
-    NativeEngine *engine_;
-    std::thread::id owner_; // changed with the GIL held
+    NativeEngine *engine_; // outlives the stream: Engine.classify_files keeps it alive
     std::vector<std::string> paths_;
     cnx_files_options options_;
     std::optional<cnx_preprocess> preprocess_;
-    size_t capacity_;
 
     std::mutex mutex_;
     std::condition_variable changed_;
@@ -68,14 +72,15 @@ private:
     cnx_status run_status_ = CNX_OK;
     std::string run_error_;
 
+    std::mutex join_mutex_; // one thread joins the worker
     std::thread worker_;
 };
 
-// Engine.classify_files(paths, k, batch, decode_threads, preprocess): starts
-// a stream.
-FileStream *start_file_stream(NativeEngine &engine, std::vector<std::string> paths, int k,
-                              int batch, int decode_threads,
-                              std::optional<nanobind::dict> preprocess);
+// Engine.classify_files(paths, k, batch, decode_threads, preprocess).
+std::shared_ptr<FileStream> start_file_stream(NativeEngine &engine,
+                                              std::vector<std::string> paths, int k, int batch,
+                                              int decode_threads,
+                                              std::optional<nanobind::dict> preprocess);
 
 // Registers cnx._native.FileStream.
 void bind_file_stream(nanobind::module_ &m);

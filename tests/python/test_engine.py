@@ -1,5 +1,7 @@
 """cnx.Engine against the cnx command built from the same tree."""
+import gc
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -35,11 +37,6 @@ def test_arrays_and_pil_images_equal_paths(digits_engine, digits_files):
     got = digits_engine.classify(mixed, k=5, batch=8)
     assert np.array_equal(got.indices, by_path.indices)
     assert np.allclose(got.probs, by_path.probs, rtol=1e-5, atol=0)
-
-
-def test_read_image_equals_pillow(digits_files):
-    for f in digits_files[:20]:
-        assert np.array_equal(cnx.read_image(f), np.asarray(Image.open(f).convert("RGB")))
 
 
 def test_corrupt_file_fails_alone(cli, digits_engine, digits_files, corrupt_png):
@@ -83,64 +80,92 @@ def test_classify_iter_in_order(digits_engine, digits_files):
         assert np.array_equal(r.probs, whole.probs[i])
 
 
-def test_classify_iter_owns_the_engine_until_closed(digits_engine, digits_files):
-    results = digits_engine.classify_iter(digits_files, k=1, batch=4)
-    next(results)
-    with pytest.raises(RuntimeError, match="classify_iter"):
-        digits_engine.classify(digits_files[:1])
-    results.close()
-    assert digits_engine.classify(digits_files[:1]).errors == [None]
-    with pytest.raises(StopIteration):
-        next(results)
+def run_in_thread(function, *args, timeout=120):
+    """function(*args) on a daemon thread; fails the test (instead of hanging
+    it) when that does not finish in time. Returns its result."""
+    outcome = []
+    thread = threading.Thread(target=lambda: outcome.append(function(*args)), daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"{function} still runs after {timeout} s"
+    assert outcome, f"{function} raised (see the thread's traceback above)"
+    return outcome[0]
 
 
-def test_calls_inside_an_open_iteration_raise_instead_of_waiting(digits_engine, digits_files):
+def test_calls_inside_an_open_iteration_wait_for_its_run(digits_engine, digits_files):
     x = np.zeros((1, 3, 32, 32), dtype=np.float32)
-    with digits_engine.classify_iter(digits_files[:40], k=1, batch=2) as results:
-        next(results)
-        with pytest.raises(RuntimeError, match="classify_iter"):
-            digits_engine.forward(x)  # waiting would wait for this very loop
-        with pytest.raises(RuntimeError, match="classify_iter"):
-            digits_engine.classify([cnx.read_image(digits_files[0])])
-        with pytest.raises(RuntimeError, match="classify_iter"):
-            next(digits_engine.classify_iter(digits_files[:2], preprocess={"crop": 32}))
-        assert len(list(results)) == 39  # the loop itself goes on
+    one = cnx.read_image(digits_files[0])
+    pool = ThreadPoolExecutor(1)
+
+    def loop():
+        rows = 0
+        with digits_engine.classify_iter(digits_files[:40], k=1, batch=2) as results:
+            for r in results:
+                rows += 1
+                if r.index == 0:
+                    digits_engine.forward(x)
+                    digits_engine.classify([one])
+                    pool.submit(digits_engine.classify, [one]).result()
+                    assert len(list(digits_engine.classify_iter(digits_files[:2]))) == 2
+        return rows
+
+    assert run_in_thread(loop) == 40
+    pool.shutdown()
 
 
 def test_threads_take_turns(digits_engine, digits_files):
     files = digits_files[:64]
     arrays = [cnx.read_image(f) for f in files]
     expected = digits_engine.classify(files, k=2, batch=16)
-    outcomes = []
 
-    def work(inputs):
-        for _ in range(3):
-            got = digits_engine.classify(inputs, k=2, batch=16)
-            outcomes.append(np.array_equal(got.indices, expected.indices) and
-                            np.array_equal(got.probs, expected.probs))
+    def same(got):
+        return np.array_equal(got.indices, expected.indices) and \
+            np.array_equal(got.probs, expected.probs)
+
+    def work():
+        return [same(digits_engine.classify(inputs, k=2, batch=16))
+                for inputs in (files, arrays, files)]
 
     def iterate():
-        for _ in range(3):
-            got = [r.indices for r in digits_engine.classify_iter(files, k=2, batch=16)]
-            outcomes.append(np.array_equal(np.stack(got), expected.indices))
+        rows = list(digits_engine.classify_iter(files, k=2, batch=16))
+        return [np.array_equal(np.stack([r.indices for r in rows]), expected.indices)]
 
-    threads = [threading.Thread(target=work, args=(files,)),
-               threading.Thread(target=work, args=(arrays,)),
-               threading.Thread(target=iterate)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert outcomes == [True] * 9
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(work), pool.submit(work), pool.submit(iterate),
+                   pool.submit(iterate)]
+        assert [ok for f in futures for ok in f.result(timeout=120)] == [True] * 8
 
 
-def test_closing_the_engine_stops_an_iteration_with_an_error(digits_files):
+def test_closing_from_another_thread(digits_files):
     engine = cnx.Engine(DIGITS_WEIGHTS, device="cpu")
-    results = engine.classify_iter(digits_files[:40], k=1, batch=2)
+    # The reader's iterator closed by another thread: the reader stops.
+    results = engine.classify_iter(digits_files, k=1, batch=2)
     next(results)
-    engine.close()
+    run_in_thread(results.close)
+    with pytest.raises(StopIteration):
+        next(results)
+    # A stream that has not started (another one holds the engine), closed.
+    first = engine.classify_iter(digits_files, k=1, batch=2)
+    next(first)
+    second = engine.classify_iter(digits_files[:4], k=1, batch=2)
+    run_in_thread(lambda: [next(second, None), second.close()])
+    first.close()
+    # The engine closed under a reader: its next step raises.
+    results = engine.classify_iter(digits_files, k=1, batch=2)
+    next(results)
+    run_in_thread(engine.close)
     with pytest.raises(ValueError, match="closed"):
         next(results)
+
+
+def test_an_abandoned_iterator_frees_the_engine(digits_files):
+    engine = cnx.Engine(DIGITS_WEIGHTS, device="cpu")
+    results = engine.classify_iter(digits_files, k=1, batch=2)
+    next(results)
+    del results
+    gc.collect()
+    assert run_in_thread(engine.classify, digits_files[:1]).errors == [None]
+    engine.close()
 
 
 def test_forward_equals_cli_logits(cli, digits_engine, digits_files, tmp_path):
