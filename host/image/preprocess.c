@@ -13,9 +13,10 @@
 #include "preprocess.h"
 #include "resize.h"
 
-/* Sides above this are refused: far beyond any real use, and small enough
- * that no index or size computation here can overflow. */
-#define MAX_SIDE (1 << 20)
+/* Sides above CNX_MAX_SIDE are refused (cnx.h): far beyond any real use,
+ * small enough that no index or size computation here can overflow, and
+ * refused before a batch's buffers are sized by them. */
+#define MAX_SIDE CNX_MAX_SIDE
 
 static cnx_status check_image(const cnx_image *image) {
     if (!image)

@@ -238,11 +238,14 @@ nb::tuple classify_images(NativeEngine &self, std::vector<PixelArray> images, in
             status == CNX_ERROR_INTERNAL)
             return status; // the call failed as a whole: raised
         // The call names only the first failed image; each one's own cause
-        // comes from preprocessing it again, alone.
-        std::vector<uint8_t> scratch(3 * (size_t)used.crop * (size_t)used.crop);
+        // comes from preprocessing it again, alone (a crop out of range
+        // failed every image, and the status says why).
+        bool crop_fits = used.crop > 0 && used.crop <= CNX_MAX_SIDE;
+        std::vector<uint8_t> scratch(crop_fits ? 3 * (size_t)used.crop * (size_t)used.crop : 0);
         for (size_t i = 0; i < images.size(); i++)
             if (statuses[i] != CNX_OK)
-                errors[i] = cnx_preprocess_pixels(&views[i], &used, scratch.data()) != CNX_OK
+                errors[i] = crop_fits && cnx_preprocess_pixels(&views[i], &used,
+                                                               scratch.data()) != CNX_OK
                                 ? cnx_last_error()
                                 : cnx_status_string(statuses[i]);
         return CNX_OK;

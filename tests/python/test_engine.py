@@ -228,6 +228,8 @@ def test_bad_arguments_raise(digits_engine, digits_files, tmp_path):
         e.classify(digits_files[:1], preprocess={"crop": "32"})
     with pytest.raises(TypeError):
         e.classify(digits_files[:1], preprocess=[("crop", 32)])
+    with pytest.raises(ValueError, match="crop must be in 1..16384"):
+        e.classify([np.zeros((8, 8, 3), dtype=np.uint8)], preprocess={"crop": 100000})
     with pytest.raises(TypeError):
         cnx.Engine.random(None)
     with pytest.raises(ValueError):
