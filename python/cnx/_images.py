@@ -1,4 +1,5 @@
 """Images without a model: decoding, Pillow-exact preprocessing, statistics."""
+import os
 from typing import List, NamedTuple, Tuple
 
 import numpy as np
@@ -16,7 +17,7 @@ def read_image(path, max_pixels=0):
     [H, W, 3]. Over max_pixels (0: Pillow's decompression-bomb limit) raises."""
     if not is_path(path):
         raise TypeError(f"read_image takes a path, got {type(path).__name__}")
-    return _native.read_image(str(path), int(max_pixels))
+    return _native.read_image(os.fspath(path), int(max_pixels))
 
 
 def _pixels_of(image):
