@@ -9,11 +9,9 @@
 
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
-#include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
-#include "file_stream.h"
 #include "image_views.h"
 #include "numpy_arrays.h"
 #include "preprocess_params.h"
@@ -30,11 +28,11 @@ std::unique_lock<std::timed_mutex> NativeEngine::wait_for_turn() {
     return lock;
 }
 
-void NativeEngine::add_stream(const std::shared_ptr<FileStream> &stream) {
-    streams_.erase(std::remove_if(streams_.begin(), streams_.end(),
-                                  [](const std::weak_ptr<FileStream> &s) { return s.expired(); }),
-                   streams_.end());
-    streams_.push_back(stream);
+void NativeEngine::add_user(const std::shared_ptr<EngineUser> &user) {
+    users_.erase(std::remove_if(users_.begin(), users_.end(),
+                                [](const std::weak_ptr<EngineUser> &u) { return u.expired(); }),
+                 users_.end());
+    users_.push_back(user);
 }
 
 cnx_model_info NativeEngine::info() {
@@ -52,12 +50,12 @@ std::optional<cnx_preprocess> NativeEngine::preprocess_with(
     return params;
 }
 
-void NativeEngine::close() {
+void NativeEngine::shut_down() {
     closed_ = true; // no call or stream starts from here on
-    for (const std::weak_ptr<FileStream> &weak : std::vector<std::weak_ptr<FileStream>>(streams_))
-        if (std::shared_ptr<FileStream> stream = weak.lock())
-            stream->close(FileStream::Reason::engine_closed);
-    streams_.clear();
+    for (const std::weak_ptr<EngineUser> &weak : std::vector<std::weak_ptr<EngineUser>>(users_))
+        if (std::shared_ptr<EngineUser> user = weak.lock())
+            user->stop_for_engine_close();
+    users_.clear();
     nb::gil_scoped_release unlocked; // the call in flight, and the GPU's work, may take a while
     std::lock_guard<std::timed_mutex> lock(call_mutex_);
     cnx_engine_destroy(engine_);
@@ -256,8 +254,8 @@ nb::tuple classify_images(NativeEngine &self, std::vector<PixelArray> images, in
 
 } // namespace
 
-void bind_engine(nb::module_ &m) {
-    nb::class_<NativeEngine>(m, "Engine")
+nb::class_<NativeEngine> bind_engine(nb::module_ &m) {
+    return nb::class_<NativeEngine>(m, "Engine")
         .def_static("create", &create, nb::arg("weights"), nb::arg("device"),
                     nb::arg("cuda_device"), nb::arg("precision"), nb::arg("max_batch"),
                     nb::arg("threads"), nb::arg("input_size"), nb::arg("use_test_size"))
@@ -271,8 +269,5 @@ void bind_engine(nb::module_ &m) {
              nb::arg("stream"))
         .def("classify_images", &classify_images, nb::arg("images"), nb::arg("k"),
              nb::arg("preprocess").none())
-        .def("classify_files", &start_file_stream, nb::arg("paths"), nb::arg("k"),
-             nb::arg("batch"), nb::arg("decode_threads"), nb::arg("preprocess").none(),
-             nb::keep_alive<0, 1>()) // the stream uses the engine
-        .def("close", &NativeEngine::close);
+        .def("close", &NativeEngine::shut_down);
 }

@@ -13,12 +13,18 @@
 #include "cnx.h"
 #include "errors.h"
 
-class FileStream;
+// Something that uses the engine across calls (a classify_iter stream) and
+// must stop when the engine closes.
+class EngineUser {
+public:
+    virtual ~EngineUser() = default;
+    virtual void stop_for_engine_close() = 0;
+};
 
 class NativeEngine {
 public:
     NativeEngine(cnx_engine *engine, int cuda_device) : engine_(engine), cuda_device_(cuda_device) {}
-    ~NativeEngine() { close(); }
+    ~NativeEngine() { shut_down(); }
     NativeEngine(const NativeEngine &) = delete;
     NativeEngine &operator=(const NativeEngine &) = delete;
 
@@ -43,13 +49,13 @@ public:
     }
 
     // For a stream's worker thread, without the GIL: fn(engine) with the
-    // lock held, or nullopt when the engine was closed, or cancelled()
+    // lock held, or nullopt when the engine was closed, or give_up()
     // became true, before the lock came.
-    template <class Cancelled, class Fn>
-    std::optional<cnx_status> call_from_worker(Cancelled &&cancelled, Fn &&fn) {
+    template <class GiveUp, class Fn>
+    std::optional<cnx_status> call_from_worker(GiveUp &&give_up, Fn &&fn) {
         std::unique_lock<std::timed_mutex> lock(call_mutex_, std::defer_lock);
         while (!lock.try_lock_for(poll_interval))
-            if (cancelled())
+            if (give_up())
                 return std::nullopt;
         if (!engine_)
             return std::nullopt;
@@ -65,12 +71,13 @@ public:
     // cnx reads as the file's own, without overrides.
     std::optional<cnx_preprocess> preprocess_with(const std::optional<nanobind::dict> &overrides);
 
-    // The open classify_iter streams, for close(); changed with the GIL held.
-    void add_stream(const std::shared_ptr<FileStream> &stream);
+    // The open users (classify_iter streams), for shut_down(); changed with the
+    // GIL held.
+    void add_user(const std::shared_ptr<EngineUser> &user);
 
-    // Stops the open streams (their readers get ValueError), waits for the
+    // Stops the open users (streams' readers get ValueError), waits for the
     // call in flight, then frees the engine; later calls raise ValueError.
-    void close();
+    void shut_down();
 
     static constexpr std::chrono::milliseconds poll_interval{100};
 
@@ -83,8 +90,8 @@ private:
     int cuda_device_;
     bool closed_ = false; // read and written with the GIL held
     std::timed_mutex call_mutex_;
-    std::vector<std::weak_ptr<FileStream>> streams_;
+    std::vector<std::weak_ptr<EngineUser>> users_;
 };
 
-// Registers cnx._native.Engine.
-void bind_engine(nanobind::module_ &m);
+// Registers cnx._native.Engine; file_stream.cpp adds classify_files.
+nanobind::class_<NativeEngine> bind_engine(nanobind::module_ &m);

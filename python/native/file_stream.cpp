@@ -7,7 +7,6 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
-#include "engine.h"
 #include "errors.h"
 #include "numpy_arrays.h"
 
@@ -18,19 +17,20 @@ FileStream::FileStream(NativeEngine &engine, std::vector<std::string> paths,
     : engine_(&engine), paths_(std::move(paths)), options_(options),
       preprocess_(std::move(preprocess)) {}
 
-std::shared_ptr<FileStream> FileStream::start(NativeEngine &engine, std::vector<std::string> paths,
-                                              cnx_files_options options,
-                                              std::optional<cnx_preprocess> preprocess) {
+std::shared_ptr<FileStream> FileStream::open_on(NativeEngine &engine,
+                                                std::vector<std::string> paths,
+                                                cnx_files_options options,
+                                                std::optional<cnx_preprocess> preprocess) {
     if (engine.closed())
         throw nb::value_error("the engine is closed");
     auto stream = std::make_shared<FileStream>(engine, std::move(paths), options,
                                                std::move(preprocess));
     stream->worker_ = std::thread(&FileStream::run, stream.get());
-    engine.add_stream(stream);
+    engine.add_user(stream);
     return stream;
 }
 
-bool FileStream::cancelled() {
+bool FileStream::is_cancelled() {
     std::lock_guard<std::mutex> lock(mutex_);
     return cancelled_;
 }
@@ -42,7 +42,7 @@ void FileStream::run() {
     if (preprocess_)
         options_.preprocess = &*preprocess_;
     std::optional<cnx_status> status =
-        engine_->call_from_worker([this] { return cancelled(); }, [&](cnx_engine *e) {
+        engine_->call_from_worker([this] { return is_cancelled(); }, [&](cnx_engine *e) {
             return cnx_engine_classify_files(e, paths.data(), paths.size(), &options_,
                                              queue_result, this, nullptr);
         });
@@ -115,7 +115,7 @@ std::optional<FileRow> FileStream::next() {
     return row;
 }
 
-void FileStream::close(Reason reason) {
+void FileStream::stop(Reason reason) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         cancelled_ = true;
@@ -129,15 +129,15 @@ void FileStream::close(Reason reason) {
         worker_.join();
 }
 
-std::shared_ptr<FileStream> start_file_stream(NativeEngine &engine,
-                                              std::vector<std::string> paths, int k, int batch,
-                                              int decode_threads,
-                                              std::optional<nb::dict> preprocess) {
+static std::shared_ptr<FileStream> start_file_stream(NativeEngine &engine,
+                                                     std::vector<std::string> paths, int k,
+                                                     int batch, int decode_threads,
+                                                     std::optional<nb::dict> preprocess) {
     cnx_files_options options = cnx_default_files_options();
     options.k = k;
     options.batch = batch;
     options.decode_threads = decode_threads;
-    return FileStream::start(engine, std::move(paths), options,
+    return FileStream::open_on(engine, std::move(paths), options,
                              engine.preprocess_with(preprocess));
 }
 
@@ -152,8 +152,11 @@ static nb::object next_row(FileStream &stream) {
                           top_probabilities(row->top, 1, k), row->error);
 }
 
-void bind_file_stream(nb::module_ &m) {
+void bind_file_stream(nb::module_ &m, nb::class_<NativeEngine> &engine_class) {
     nb::class_<FileStream>(m, "FileStream")
         .def("next", &next_row)
-        .def("close", [](FileStream &stream) { stream.close(FileStream::Reason::reader_done); });
+        .def("close", [](FileStream &stream) { stream.stop(FileStream::Reason::reader_done); });
+    engine_class.def("classify_files", &start_file_stream, nb::arg("paths"), nb::arg("k"),
+                     nb::arg("batch"), nb::arg("decode_threads"), nb::arg("preprocess").none(),
+                     nb::keep_alive<0, 1>()); // the stream uses the engine
 }

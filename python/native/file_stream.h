@@ -19,8 +19,7 @@
 #include <nanobind/nanobind.h>
 
 #include "cnx.h"
-
-class NativeEngine;
+#include "engine.h"
 
 struct FileRow {
     size_t index;
@@ -29,20 +28,20 @@ struct FileRow {
     std::vector<cnx_prediction> top;
 };
 
-class FileStream {
+class FileStream : public EngineUser {
 public:
     FileStream(NativeEngine &engine, std::vector<std::string> paths, cnx_files_options options,
                std::optional<cnx_preprocess> preprocess);
-    ~FileStream() { close(Reason::reader_done); }
+    ~FileStream() override { stop(Reason::reader_done); }
     FileStream(const FileStream &) = delete;
     FileStream &operator=(const FileStream &) = delete;
 
     // Starts a stream on the engine (which keeps track of it, to stop it
     // when it closes); the run waits for the engine's calls before it.
-    static std::shared_ptr<FileStream> start(NativeEngine &engine,
-                                             std::vector<std::string> paths,
-                                             cnx_files_options options,
-                                             std::optional<cnx_preprocess> preprocess);
+    static std::shared_ptr<FileStream> open_on(NativeEngine &engine,
+                                               std::vector<std::string> paths,
+                                               cnx_files_options options,
+                                               std::optional<cnx_preprocess> preprocess);
 
     // The next row, waiting for it with the GIL released (Ctrl-C stops the
     // wait); nullopt after the last one. Raises the run's error when it
@@ -53,12 +52,13 @@ public:
     // Stops the run after the batch in flight, drops the rows not read yet,
     // and waits for the worker (with the GIL released). Safe to call again,
     // from any thread.
-    void close(Reason reason);
+    void stop(Reason reason);
+    void stop_for_engine_close() override { stop(Reason::engine_closed); }
 
 private:
     static int queue_result(void *user, const cnx_file_result *result);
     void run();
-    bool cancelled();
+    bool is_cancelled();
 
     NativeEngine *engine_; // outlives the stream: Engine.classify_files keeps it alive
     std::vector<std::string> paths_;
@@ -76,11 +76,6 @@ private:
     std::thread worker_;
 };
 
-// Engine.classify_files(paths, k, batch, decode_threads, preprocess).
-std::shared_ptr<FileStream> start_file_stream(NativeEngine &engine,
-                                              std::vector<std::string> paths, int k, int batch,
-                                              int decode_threads,
-                                              std::optional<nanobind::dict> preprocess);
-
-// Registers cnx._native.FileStream.
-void bind_file_stream(nanobind::module_ &m);
+// Registers cnx._native.FileStream, and Engine.classify_files(paths, k,
+// batch, decode_threads, preprocess) that starts one.
+void bind_file_stream(nanobind::module_ &m, nanobind::class_<NativeEngine> &engine_class);

@@ -14,7 +14,7 @@ namespace nb = nanobind;
 NB_MODULE(_native, m) {
     m.attr("version") = nb::make_tuple(CNX_VERSION_MAJOR, CNX_VERSION_MINOR, CNX_VERSION_PATCH);
     m.def("status_string", [](int status) { return cnx_status_string((cnx_status)status); });
-    bind_engine(m);
-    bind_file_stream(m);
+    nb::class_<NativeEngine> engine_class = bind_engine(m);
+    bind_file_stream(m, engine_class);
     bind_images(m);
 }
