@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 #define CNX_VERSION_MAJOR 0
-#define CNX_VERSION_MINOR 3
+#define CNX_VERSION_MINOR 4
 #define CNX_VERSION_PATCH 0
 
 /* ------------------------------------------------------------------ status */
@@ -90,6 +90,11 @@ typedef struct cnx_options {
 } cnx_options;
 
 CNX_API cnx_options cnx_default_options(void);
+
+/* "fp32", "tf32", "fp16", "bf16" ("unknown" for other values); the parser
+ * returns 0 and sets *out, or -1 for an unknown name. */
+CNX_API const char *cnx_precision_name(cnx_precision precision);
+CNX_API int cnx_precision_parse(const char *name, cnx_precision *out);
 
 /* Pillow's resampling filters (PIL.Image.Resampling), by name. NEAREST is
  * not a separable filter in Pillow (it is an affine transform) and cnx

@@ -15,7 +15,6 @@ static int parse_choice(const char *value, const char *const *names, int count) 
 
 int engine_options_parse(cnx_options *options, int option, const char *value, const char *command) {
     static const char *const devices[] = {"auto", "cpu", "cuda"};
-    static const char *const precisions[] = {"fp32", "tf32", "fp16", "bf16"};
     switch (option) {
     case OPTION_DEVICE: {
         int device = parse_choice(value, devices, 3);
@@ -27,13 +26,11 @@ int engine_options_parse(cnx_options *options, int option, const char *value, co
         return 1;
     }
     case OPTION_PRECISION: {
-        int precision = parse_choice(value, precisions, 4);
-        if (precision < 0) {
+        if (cnx_precision_parse(value, &options->precision) != 0) {
             fprintf(stderr, "cnx %s: --precision: expected fp32, tf32, fp16 or bf16, got '%s'\n",
                     command, value);
             return -1;
         }
-        options->precision = (cnx_precision)precision;
         return 1;
     }
     case OPTION_BATCH:

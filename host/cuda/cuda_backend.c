@@ -109,16 +109,6 @@ struct cuda_backend {
     int retired_count, retired_capacity;
 };
 
-static const char *precision_name(cnx_precision p) {
-    switch (p) {
-    case CNX_PRECISION_FP32: return "fp32";
-    case CNX_PRECISION_TF32: return "tf32";
-    case CNX_PRECISION_FP16: return "fp16";
-    case CNX_PRECISION_BF16: return "bf16";
-    }
-    return "?";
-}
-
 /* --------------------------------------------------------- activations */
 
 static act_counts activation_counts(const cuda_backend *b, size_t n, int height, int width) {
@@ -171,7 +161,7 @@ static cnx_status allocate_activations(cuda_backend *b) {
         return cnx_fail(e == cudaErrorMemoryAllocation ? CNX_ERROR_OUT_OF_MEMORY : CNX_ERROR_DEVICE,
                         "cuda_backend.c: cudaMalloc of %.2f GiB for the activations of %d images "
                         "of %dx%d (%s): %s; try a smaller batch", total / 1073741824.0,
-                        b->max_batch, b->input_size, b->input_size, precision_name(b->precision),
+                        b->max_batch, b->input_size, b->input_size, cnx_precision_name(b->precision),
                         cudaGetErrorString(e));
     }
     unsigned char *base = b->act_arena;
@@ -376,7 +366,7 @@ static cnx_status setup(cuda_backend *b, const cnx_convnext_weights *w, void *st
     CUDA_TRY(cudaEventCreateWithFlags(&b->work_done, cudaEventDisableTiming));
     CUDA_TRY(cudaEventCreateWithFlags(&b->legacy_point, cudaEventDisableTiming));
     CUDA_TRY(cudaEventRecord(b->work_done, b->stream)); /* nothing to wait for yet */
-    CNX_TRY(gemm_context_create(&b->gemm, compute, gemm_type, precision_name(b->precision)));
+    CNX_TRY(gemm_context_create(&b->gemm, compute, gemm_type, cnx_precision_name(b->precision)));
     CNX_TRY(cuda_weights_upload(&b->weights, w, b->act));
     CNX_TRY(cuda_weights_describe(&b->weights, &b->gemm));
     CNX_TRY(allocate_activations(b));

@@ -49,16 +49,6 @@ static cnx_status check_options(const cnx_options *o) {
     return CNX_OK;
 }
 
-static const char *precision_name(cnx_precision precision) {
-    switch (precision) {
-    case CNX_PRECISION_FP32: return "fp32";
-    case CNX_PRECISION_TF32: return "tf32";
-    case CNX_PRECISION_FP16: return "fp16";
-    case CNX_PRECISION_BF16: return "bf16";
-    }
-    return "?";
-}
-
 /* Runs the engine on the CPU; fallback_reason, when not NULL, says why a GPU
  * that is there is not used (cnx_engine_fallback_reason). */
 static void use_cpu(cnx_engine *engine, const char *fallback_reason) {
@@ -74,7 +64,7 @@ static void use_cpu(cnx_engine *engine, const char *fallback_reason) {
     else
         snprintf(engine->device_name, sizeof engine->device_name,
                  "CPU (fp32; %s asked for, the CPU computes fp32; %d threads)%s",
-                 precision_name(o->precision), cpu_backend_thread_count(o->num_threads), note);
+                 cnx_precision_name(o->precision), cpu_backend_thread_count(o->num_threads), note);
 }
 
 /* CUDA when asked for (NO_DEVICE, with the reason, when none is usable), or
@@ -94,7 +84,7 @@ static cnx_status choose_device(cnx_engine *engine) {
         if (usable) {
             engine->device = CNX_DEVICE_CUDA;
             snprintf(engine->device_name, sizeof engine->device_name, "%s, %s", name,
-                     precision_name(o->precision));
+                     cnx_precision_name(o->precision));
             return CNX_OK;
         }
         if (o->device == CNX_DEVICE_CUDA)

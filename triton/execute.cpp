@@ -1,0 +1,230 @@
+#include "execute.h"
+
+#include <chrono>
+#include <exception>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "request_inputs.h"
+#include "triton_error.h"
+
+namespace {
+
+// Triton's statistics take nanoseconds on the steady clock.
+uint64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct Pending {
+    TRITONBACKEND_Request *request = nullptr;
+    TRITONSERVER_Error *error = nullptr;  // set once the request has failed
+    int rows = 0;
+    size_t first_row = 0;                 // its first row of logits
+    int64_t height = 0, width = 0;        // INPUT's sides
+};
+
+// Decoded images, freed however the call ends.
+struct DecodedImages {
+    std::vector<cnx_image> images;
+    ~DecodedImages() {
+        for (cnx_image &image : images)
+            cnx_image_free(&image);
+    }
+};
+
+// Decodes every request's images and classifies them all in one call.
+void run_images(const Instance &instance, std::vector<Pending> *pending,
+                std::vector<float> *logits, uint64_t *compute_start) {
+    DecodedImages decoded;
+    std::vector<cnx_image> &images = decoded.images;
+    for (Pending &p : *pending) {
+        p.first_row = images.size();
+        p.error = read_image_request(p.request, *instance.config, &images, &p.rows);
+    }
+    *compute_start = now_ns();
+    const int n = (int)images.size();
+    logits->assign((size_t)n * instance.num_classes, NAN);
+    std::vector<cnx_status> status(n, CNX_OK);
+    if (n > 0)
+        cnx_engine_classify_images(instance.engine, images.data(), n, nullptr, 0, nullptr,
+                                   logits->data(), status.data());
+    for (Pending &p : *pending)
+        for (int row = 0; !p.error && row < p.rows; row++)
+            if (status[p.first_row + row] != CNX_OK)
+                p.error = triton_error(TRITONSERVER_ERROR_INTERNAL, "%s[%d]: %s", kImageInput, row,
+                                       cnx_status_string(status[p.first_row + row]));
+}
+
+// Runs a forward over the rows of `group` (requests with INPUTs of one
+// size). If it is refused and holds several requests, each runs alone, so
+// that a bad one (a NaN, say) fails alone.
+void forward_group(const Instance &instance, const std::vector<Pending *> &group,
+                   const std::vector<float> &data, std::vector<float> *logits) {
+    if (group.empty())
+        return;
+    const int64_t height = group[0]->height, width = group[0]->width;
+    const size_t floats_per_row = (size_t)3 * height * width;
+    const size_t first = group[0]->first_row;
+    int rows = 0;
+    for (const Pending *p : group)
+        rows += p->rows;
+    cnx_status status = cnx_engine_forward(instance.engine, data.data() + first * floats_per_row,
+                                           rows, (int)height, (int)width,
+                                           logits->data() + first * instance.num_classes);
+    if (status == CNX_OK)
+        return;
+    if (group.size() > 1 && status == CNX_ERROR_INVALID_ARGUMENT) {
+        for (Pending *p : group)
+            forward_group(instance, {p}, data, logits);
+        return;
+    }
+    for (Pending *p : group)
+        p->error = triton_error_from_cnx(status, kTensorInput);
+}
+
+// Reads every request's INPUT and runs each run of same-sized requests as
+// one forward (the dynamic batcher only joins requests of one shape, but
+// nothing here relies on it).
+void run_tensors(const Instance &instance, std::vector<Pending> *pending,
+                 std::vector<float> *logits, uint64_t *compute_start) {
+    std::vector<float> data;
+    size_t rows = 0;
+    for (Pending &p : *pending) {
+        p.error = read_tensor_request(p.request, *instance.config, &data, &p.rows, &p.height,
+                                      &p.width);
+        p.first_row = rows;
+        if (!p.error)
+            rows += p.rows;
+    }
+    *compute_start = now_ns();
+    logits->assign(rows * instance.num_classes, NAN);
+    std::vector<Pending *> group;
+    for (Pending &p : *pending) {
+        if (p.error)
+            continue;
+        if (!group.empty() && (p.height != group[0]->height || p.width != group[0]->width)) {
+            forward_group(instance, group, data, logits);
+            group.clear();
+        }
+        group.push_back(&p);
+    }
+    forward_group(instance, group, data, logits);
+}
+
+// The softmax of each row, in class order: cnx_top_k over every class
+// computes it exactly as cnx classify does.
+TRITONSERVER_Error *write_probabilities(const float *logits, int rows, int num_classes,
+                                        std::vector<cnx_prediction> &ranked, float *probs) {
+    for (int row = 0; row < rows; row++) {
+        const float *row_logits = logits + (size_t)row * num_classes;
+        cnx_status status = cnx_top_k(row_logits, num_classes, num_classes, ranked.data());
+        if (status != CNX_OK)
+            return triton_error_from_cnx(status, kProbsOutput);
+        for (const cnx_prediction &p : ranked)
+            probs[(size_t)row * num_classes + p.class_index] = p.probability;
+    }
+    return nullptr;
+}
+
+TRITONSERVER_Error *fill_response(const Instance &instance, const Pending &p,
+                                  const std::vector<float> &logits,
+                                  std::vector<cnx_prediction> &ranked,
+                                  TRITONBACKEND_Response *response) {
+    const int64_t classes = instance.num_classes;
+    const int64_t batched_shape[2] = {p.rows, classes};
+    const bool batched = instance.config->max_batch_size > 0;
+    TRITONBACKEND_Output *output;
+    if (TRITONSERVER_Error *error =
+            TRITONBACKEND_ResponseOutput(response, &output, kProbsOutput, TRITONSERVER_TYPE_FP32,
+                                         batched ? batched_shape : batched_shape + 1,
+                                         batched ? 2 : 1))
+        return error;
+    void *buffer;
+    TRITONSERVER_MemoryType memory_type = TRITONSERVER_MEMORY_CPU;
+    int64_t memory_id = 0;
+    const uint64_t bytes = (uint64_t)p.rows * classes * sizeof(float);
+    if (TRITONSERVER_Error *error =
+            TRITONBACKEND_OutputBuffer(output, &buffer, bytes, &memory_type, &memory_id))
+        return error;
+    if (memory_type == TRITONSERVER_MEMORY_GPU)
+        return triton_error(TRITONSERVER_ERROR_UNSUPPORTED,
+                            "%s: the server offered GPU memory for the output", kProbsOutput);
+    return write_probabilities(logits.data() + p.first_row * classes, p.rows, (int)classes,
+                               ranked, static_cast<float *>(buffer));
+}
+
+// Sends the request's one response: PROBS, or its error.
+void respond(const Instance &instance, Pending *p, const std::vector<float> &logits,
+             std::vector<cnx_prediction> &ranked) {
+    TRITONBACKEND_Response *response;
+    if (TRITONSERVER_Error *error = TRITONBACKEND_ResponseNew(&response, p->request)) {
+        triton_log_and_delete(error, "creating a response");
+        if (!p->error)
+            p->error = triton_error(TRITONSERVER_ERROR_INTERNAL, "no response could be created");
+        return;
+    }
+    if (!p->error)
+        p->error = fill_response(instance, *p, logits, ranked, response);
+    // The response takes the error's message; the request keeps p->error
+    // only as a flag for the statistics.
+    triton_log_and_delete(
+        TRITONBACKEND_ResponseSend(response, TRITONSERVER_RESPONSE_COMPLETE_FINAL, p->error),
+        "sending a response");
+}
+
+}  // namespace
+
+TRITONSERVER_Error *execute_requests(const Instance &instance, TRITONBACKEND_Request **requests,
+                                     uint32_t request_count) {
+    const uint64_t exec_start = now_ns();
+    std::vector<Pending> pending;
+    std::vector<float> logits;
+    std::vector<cnx_prediction> ranked;
+    uint64_t compute_start = exec_start;
+    // What can throw (allocations) comes first, while the requests are
+    // still the server's to fail.
+    try {
+        pending.resize(request_count);
+        for (uint32_t i = 0; i < request_count; i++)
+            pending[i].request = requests[i];
+        ranked.resize(instance.num_classes);
+        if (instance.config->input_kind == InputKind::kImage)
+            run_images(instance, &pending, &logits, &compute_start);
+        else
+            run_tensors(instance, &pending, &logits, &compute_start);
+    } catch (const std::exception &e) {  // std::bad_alloc, in practice
+        for (Pending &p : pending)
+            if (p.error)
+                TRITONSERVER_ErrorDelete(p.error);
+        return triton_error(TRITONSERVER_ERROR_INTERNAL, "cnx: the batch of %u requests: %s",
+                            request_count, e.what());
+    }
+    const uint64_t compute_end = now_ns();
+
+    uint64_t rows_done = 0;
+    for (Pending &p : pending) {
+        respond(instance, &p, logits, ranked);
+        if (!p.error)
+            rows_done += p.rows;
+    }
+    const uint64_t exec_end = now_ns();
+    for (Pending &p : pending) {
+        triton_log_and_delete(
+            TRITONBACKEND_ModelInstanceReportStatistics(instance.triton, p.request, !p.error,
+                                                        exec_start, compute_start, compute_end,
+                                                        exec_end),
+            "reporting a request's statistics");
+        triton_log_and_delete(TRITONBACKEND_RequestRelease(p.request, TRITONSERVER_REQUEST_RELEASE_ALL),
+                              "releasing a request");
+        if (p.error)
+            TRITONSERVER_ErrorDelete(p.error);
+    }
+    if (rows_done > 0)
+        triton_log_and_delete(
+            TRITONBACKEND_ModelInstanceReportBatchStatistics(instance.triton, rows_done, exec_start,
+                                                             compute_start, compute_end, exec_end),
+            "reporting the batch's statistics");
+    return nullptr;
+}
