@@ -6,7 +6,8 @@ CNX_REQUIRE_VENVS=1 (tools/run_tests.sh, and so CI, set it): then a missing
 venv is a failure, so the tests never pass by not running.
 
 usage: run_in_venv.py VENV_PYTHON MAKER SCRIPT ARGS...
-(MAKER: the tool that makes the venv, named in the message)
+(MAKER: the command that makes the venv, named in the message, with VENV
+standing for the venv's folder, else followed by it)
 """
 import os
 import sys
@@ -18,7 +19,8 @@ def main():
     python, maker, *command = sys.argv[1:]
     if not os.path.isfile(python):
         venv = os.path.dirname(os.path.dirname(python))
-        message = f"no venv at {venv}: make it with {maker} {venv} (needs PyPI once)"
+        command = maker.replace("VENV", venv) if "VENV" in maker else f"{maker} {venv}"
+        message = f"no venv at {venv}: make it with {command} (needs PyPI once)"
         if os.environ.get("CNX_REQUIRE_VENVS") == "1":
             print(f"FAIL: {message}", flush=True)
             sys.exit(1)

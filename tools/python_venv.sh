@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
-# Makes (once) the Python environment the package's tests run in: Debian's
-# python3 (3.11) with the pinned packages of tests/python/requirements.txt
-# (nanobind, scikit-build-core, numpy, Pillow, pytest, Ray Data), from PyPI.
-# Usage: tools/python_venv.sh VENV_DIR (tools/run_tests.sh passes
-# build/venv-py). A finished venv is kept until the requirements change.
+# Makes (once) a Python environment for tests: Debian's python3 (3.11) with
+# the pinned packages of a requirements file, from PyPI. The default,
+# tests/python/requirements.txt, is the package's (nanobind,
+# scikit-build-core, numpy, Pillow, pytest, Ray Data); tests/triton/
+# requirements.txt is the Triton backend's (tritonserver, tritonclient).
+# Usage: tools/python_venv.sh VENV_DIR [REQUIREMENTS] (tools/run_tests.sh
+# makes build/venv-py and build/venv-triton). A finished venv is kept until
+# its requirements change.
 set -euo pipefail
-venv=${1:?usage: tools/python_venv.sh VENV_DIR}
+venv=${1:?usage: tools/python_venv.sh VENV_DIR [REQUIREMENTS]}
 root=$(cd "$(dirname "$0")/.." && pwd)
+requirements=$(realpath "${2:-$root/tests/python/requirements.txt}")
 "$root/tools/install_deps.sh"   # python3-venv, python3-dev
-requirements=$root/tests/python/requirements.txt
 
 stamp="$venv/.cnx-requirements"
 if [ -f "$stamp" ] && cmp -s "$stamp" "$requirements"; then
   exit 0
 fi
 
-echo "== python venv: tests/python/requirements.txt -> $venv ==" >&2
+echo "== python venv: ${requirements#$root/} -> $venv ==" >&2
 rm -rf "$venv"
 /usr/bin/python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$requirements"
-"$venv/bin/python" -c "import nanobind, numpy, ray; print('nanobind', nanobind.__version__, \
-'numpy', numpy.__version__, 'ray', ray.__version__)" >&2
+"$venv/bin/pip" list --format=freeze --disable-pip-version-check 2>/dev/null | wc -l |
+  xargs -I{} echo "python venv: {} packages in $venv" >&2
 cp "$requirements" "$stamp"

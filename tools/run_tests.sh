@@ -10,17 +10,20 @@ jobs=$(nproc)
 cuda_flag=()
 [ "${CI:-}" = true ] && cuda_flag=(-DCNX_CUDA=ON)   # CI must compile every .cu file
 
-# timm and transformers for the tests against the libraries, and the Python
-# package's build and test tools (both kept in build/).
+# timm and transformers for the tests against the libraries, the Python
+# package's build and test tools, and a real tritonserver for the Triton
+# backend's (all kept in build/).
 ref_venv=$root/build/venv-ref
 py_venv=$root/build/venv-py
+triton_venv=$root/build/venv-triton
 tools/ref_venv.sh "$ref_venv"
 tools/python_venv.sh "$py_venv"
+tools/python_venv.sh "$triton_venv" tests/triton/requirements.txt
 export CNX_REQUIRE_VENVS=1
 
 echo "== build (release${cuda_flag:+, CUDA required}) =="
 CNX_BUILD_DIR=build tools/build.sh -DCMAKE_BUILD_TYPE=Release -DCNX_REF_VENV="$ref_venv" \
-  -DCNX_PY_VENV="$py_venv" "${cuda_flag[@]}"
+  -DCNX_PY_VENV="$py_venv" -DCNX_TRITON=ON -DCNX_TRITON_VENV="$triton_venv" "${cuda_flag[@]}"
 ctest --test-dir build --output-on-failure --no-tests=error -j "$jobs"
 
 echo "== build (ASan + UBSan) =="
