@@ -261,6 +261,9 @@ def test_broken_model_fails_to_load_naming_the_cause(server, model, cause):
     message = json.loads(body)["error"]
     assert re.search(cause, message), message
     assert f"'{model}'" in message, message
+    _, index = server.post("/v2/repository/index")
+    entry = next(e for e in json.loads(index) if e["name"] == model)
+    assert entry["state"] == "UNAVAILABLE" and re.search(cause, entry["reason"]), entry
 
 
 def test_server_stops_cleanly(server, client):
