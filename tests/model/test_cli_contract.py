@@ -43,6 +43,7 @@ def main():
                        (["classify", "-w", weights, "-k", "0", inputs], "k = 0"),
                        (["classify", "-w", weights, "-k", str(classes + 1), inputs], "k > classes"),
                        (["classify", "-w", weights, "--device", "tpu", inputs], "bad device"),
+                       (["classify", "-w", weights, "--precision", "fp8", inputs], "bad precision"),
                        (["classify", "-w", weights, "--mean", "1,2", inputs], "bad mean"),
                        (["classify", "-w", weights, "--decode-threads", "0", inputs], "0 decode threads"),
                        (["frobnicate"], "unknown command")):

@@ -51,6 +51,8 @@ def build_repository(root):
     os.remove(root / "missing_weights" / "1" / "model.safetensors")
     copy_model(os.path.join(EXAMPLES, "digits"), root / "bad_parameter", "bad_parameter",
                lambda text: text.replace('key: "precision"', 'key: "precison"'))
+    copy_model(os.path.join(EXAMPLES, "digits"), root / "bad_precision", "bad_precision",
+               lambda text: text.replace('string_value: "fp32"', 'string_value: "fp8"'))
     copy_model(os.path.join(EXAMPLES, "digits"), root / "wrong_classes", "wrong_classes",
                lambda text: text.replace("dims: [ 10 ]", "dims: [ 1000 ]"))
 
@@ -253,6 +255,7 @@ def test_bad_tensor_fails_alone(client, server, expected, tmp_path):
     ("broken_weights", r"broken_weights/1/model\.safetensors: .*header"),
     ("missing_weights", r"missing_weights/1/model\.safetensors: .*No such file"),
     ("bad_parameter", r"unknown parameter 'precison'"),
+    ("bad_precision", r"parameter precision: expected fp32, tf32, fp16 or bf16, got 'fp8'"),
     ("wrong_classes", r"PROBS has dims \[ 1000 \], but .*model\.safetensors has 10 classes"),
 ])
 def test_broken_model_fails_to_load_naming_the_cause(server, model, cause):
