@@ -35,7 +35,7 @@ struct DecodedImages {
 };
 
 // Decodes every request's images and classifies them all in one call.
-void run_images(const Instance &instance, std::vector<Pending> *pending,
+void run_image_requests(const Instance &instance, std::vector<Pending> *pending,
                 std::vector<float> *logits, uint64_t *compute_start) {
     DecodedImages decoded;
     std::vector<cnx_image> &images = decoded.images;
@@ -87,7 +87,7 @@ void forward_group(const Instance &instance, const std::vector<Pending *> &group
 // Reads every request's INPUT and runs each run of same-sized requests as
 // one forward (the dynamic batcher only joins requests of one shape, but
 // nothing here relies on it).
-void run_tensors(const Instance &instance, std::vector<Pending> *pending,
+void run_tensor_requests(const Instance &instance, std::vector<Pending> *pending,
                  std::vector<float> *logits, uint64_t *compute_start) {
     std::vector<float> data;
     size_t rows = 0;
@@ -191,9 +191,9 @@ TRITONSERVER_Error *execute_requests(const Instance &instance, TRITONBACKEND_Req
             pending[i].request = requests[i];
         ranked.resize(instance.num_classes);
         if (instance.config->input_kind == InputKind::kImage)
-            run_images(instance, &pending, &logits, &compute_start);
+            run_image_requests(instance, &pending, &logits, &compute_start);
         else
-            run_tensors(instance, &pending, &logits, &compute_start);
+            run_tensor_requests(instance, &pending, &logits, &compute_start);
     } catch (const std::exception &e) {  // std::bad_alloc, in practice
         for (Pending &p : pending)
             if (p.error)

@@ -25,13 +25,13 @@ struct JsonTree {
     ~JsonTree() { json_object_put(root); }
 };
 
-json_object *member(json_object *object, const char *key) {
+json_object *field(json_object *object, const char *key) {
     json_object *value = nullptr;
     return json_object_object_get_ex(object, key, &value) ? value : nullptr;
 }
 
-std::string string_member(json_object *object, const char *key) {
-    json_object *value = member(object, key);
+std::string string_field(json_object *object, const char *key) {
+    json_object *value = field(object, key);
     return value && json_object_is_type(value, json_type_string) ? json_object_get_string(value)
                                                                  : "";
 }
@@ -55,7 +55,7 @@ bool integer_value(json_object *value, int64_t *out) {
 }
 
 bool dims_of(json_object *tensor, std::vector<int64_t> *dims) {
-    json_object *array = member(tensor, "dims");
+    json_object *array = field(tensor, "dims");
     if (!array || !json_object_is_type(array, json_type_array))
         return false;
     for (size_t i = 0; i < json_object_array_length(array); i++) {
@@ -77,7 +77,7 @@ std::string dims_text(const std::vector<int64_t> &dims) {
 // The one entry of the "input" or "output" array, or an error.
 TRITONSERVER_Error *only_tensor(const char *model, json_object *root, const char *key,
                                 const char *expected, json_object **tensor) {
-    json_object *array = member(root, key);
+    json_object *array = field(root, key);
     size_t count = array && json_object_is_type(array, json_type_array)
                        ? json_object_array_length(array) : 0;
     if (count != 1)
@@ -93,7 +93,7 @@ TRITONSERVER_Error *read_input(const char *model, json_object *root, ModelConfig
     const char *expected = "IMAGE (TYPE_STRING, dims [ 1 ]) or INPUT (TYPE_FP32, dims [ 3, H, W ])";
     if (TRITONSERVER_Error *error = only_tensor(model, root, "input", expected, &input))
         return error;
-    std::string name = string_member(input, "name"), type = string_member(input, "data_type");
+    std::string name = string_field(input, "name"), type = string_field(input, "data_type");
     std::vector<int64_t> dims;
     bool have_dims = dims_of(input, &dims);
     if (name == kImageInput && type == "TYPE_STRING" && have_dims && dims == std::vector<int64_t>{1}) {
@@ -119,7 +119,7 @@ TRITONSERVER_Error *read_output(const char *model, json_object *root, ModelConfi
     const char *expected = "PROBS (TYPE_FP32, dims [ num_classes ])";
     if (TRITONSERVER_Error *error = only_tensor(model, root, "output", expected, &output))
         return error;
-    std::string name = string_member(output, "name"), type = string_member(output, "data_type");
+    std::string name = string_field(output, "name"), type = string_field(output, "data_type");
     std::vector<int64_t> dims;
     bool have_dims = dims_of(output, &dims);
     if (name != kProbsOutput || type != "TYPE_FP32" || !have_dims || dims.size() != 1 ||
@@ -150,10 +150,10 @@ TRITONSERVER_Error *read_parameters(const char *model, json_object *root,
                                     const std::string &version_dir, ModelConfig *config) {
     std::string weights = kDefaultWeights;
     config->max_batch = config->max_batch_size > 0 ? config->max_batch_size : 1;
-    json_object *parameters = member(root, "parameters");
+    json_object *parameters = field(root, "parameters");
     if (parameters && json_object_is_type(parameters, json_type_object)) {
         json_object_object_foreach(parameters, key, entry) {
-            std::string value = string_member(entry, "string_value");
+            std::string value = string_field(entry, "string_value");
             TRITONSERVER_Error *error = nullptr;
             if (!strcmp(key, "weights")) {
                 weights = value;
@@ -197,7 +197,7 @@ TRITONSERVER_Error *parse_model_config(const char *model_name, const char *json,
                             "model '%s': the server's model config is not a JSON object", model_name);
 
     int64_t max_batch_size = 0;
-    json_object *batch = member(tree.root, "max_batch_size");
+    json_object *batch = field(tree.root, "max_batch_size");
     if (batch && (!integer_value(batch, &max_batch_size) || max_batch_size < 0 ||
                   max_batch_size > INT_MAX))
         return triton_error(TRITONSERVER_ERROR_INVALID_ARG, "model '%s': bad max_batch_size",
