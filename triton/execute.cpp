@@ -1,8 +1,8 @@
 #include "execute.h"
 
 #include <chrono>
-#include <exception>
 #include <cmath>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -36,7 +36,7 @@ struct DecodedImages {
 
 // Decodes every request's images and classifies them all in one call.
 void run_image_requests(const Instance &instance, std::vector<Pending> *pending,
-                std::vector<float> *logits, uint64_t *compute_start) {
+                        std::vector<float> *logits, uint64_t *compute_start) {
     DecodedImages decoded;
     std::vector<cnx_image> &images = decoded.images;
     for (Pending &p : *pending) {
@@ -47,14 +47,19 @@ void run_image_requests(const Instance &instance, std::vector<Pending> *pending,
     const int n = (int)images.size();
     logits->assign((size_t)n * instance.num_classes, NAN);
     std::vector<cnx_status> status(n, CNX_OK);
-    if (n > 0)
-        cnx_engine_classify_images(instance.engine, images.data(), n, nullptr, 0, nullptr,
-                                   logits->data(), status.data());
+    if (n == 0 || cnx_engine_classify_images(instance.engine, images.data(), n, nullptr, 0,
+                                             nullptr, logits->data(), status.data()) == CNX_OK)
+        return;
+    // Decoded images rarely fail here (a device fault, memory); the call's
+    // message names the batch's first failure.
+    const std::string cause = cnx_last_error();
     for (Pending &p : *pending)
         for (int row = 0; !p.error && row < p.rows; row++)
             if (status[p.first_row + row] != CNX_OK)
-                p.error = triton_error(TRITONSERVER_ERROR_INTERNAL, "%s[%d]: %s", kImageInput, row,
-                                       cnx_status_string(status[p.first_row + row]));
+                p.error = triton_error(triton_error_code(status[p.first_row + row]),
+                                       "%s[%d]: %s (in this batch: %s)", kImageInput, row,
+                                       cnx_status_string(status[p.first_row + row]),
+                                       cause.c_str());
 }
 
 // Runs a forward over the rows of `group` (requests with INPUTs of one
@@ -88,7 +93,7 @@ void forward_group(const Instance &instance, const std::vector<Pending *> &group
 // one forward (the dynamic batcher only joins requests of one shape, but
 // nothing here relies on it).
 void run_tensor_requests(const Instance &instance, std::vector<Pending> *pending,
-                 std::vector<float> *logits, uint64_t *compute_start) {
+                         std::vector<float> *logits, uint64_t *compute_start) {
     std::vector<float> data;
     size_t rows = 0;
     for (Pending &p : *pending) {

@@ -7,7 +7,9 @@ namespace {
 
 constexpr size_t kMessageSize = 1024;
 
-TRITONSERVER_Error_Code code_for(cnx_status status) {
+}  // namespace
+
+TRITONSERVER_Error_Code triton_error_code(cnx_status status) {
     switch (status) {
     case CNX_ERROR_INVALID_ARGUMENT:
     case CNX_ERROR_IMAGE:
@@ -25,8 +27,6 @@ TRITONSERVER_Error_Code code_for(cnx_status status) {
     }
 }
 
-}  // namespace
-
 TRITONSERVER_Error *triton_error(TRITONSERVER_Error_Code code, const char *format, ...) {
     char message[kMessageSize];
     va_list args;
@@ -38,7 +38,7 @@ TRITONSERVER_Error *triton_error(TRITONSERVER_Error_Code code, const char *forma
 
 TRITONSERVER_Error *triton_error_from_cnx(cnx_status status, const char *context) {
     const char *cause = cnx_last_error();
-    return triton_error(code_for(status), "%s: %s", context,
+    return triton_error(triton_error_code(status), "%s: %s", context,
                         cause[0] ? cause : cnx_status_string(status));
 }
 

@@ -11,8 +11,12 @@
 TRITONSERVER_Error *triton_error(TRITONSERVER_Error_Code code, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The Triton code for a cnx status: whose fault it was (INVALID_ARG for bad
+ * input, UNAVAILABLE for a missing device, ...). */
+TRITONSERVER_Error_Code triton_error_code(cnx_status status);
+
 /* The error for a failed cnx call: cnx_last_error() after `context: `, with
- * a code that says whose fault it was (INVALID_ARG for bad input). */
+ * the code of triton_error_code. */
 TRITONSERVER_Error *triton_error_from_cnx(cnx_status status, const char *context);
 
 /* One line in the server's log, at `level`, naming the caller's file and
