@@ -26,14 +26,25 @@ struct InstanceState {
     ~InstanceState() { cnx_engine_destroy(instance.engine); }
 };
 
-TRITONSERVER_Error *from_exception(const char *where) {
+// The error for the exception being handled, e.g. "model 'digits': out of memory".
+TRITONSERVER_Error *from_exception(const std::string &where) {
     try {
         throw;
     } catch (const std::bad_alloc &) {
-        return triton_error(TRITONSERVER_ERROR_INTERNAL, "cnx: %s: out of memory", where);
+        return triton_error(TRITONSERVER_ERROR_INTERNAL, "%s: out of memory", where.c_str());
     } catch (const std::exception &e) {
-        return triton_error(TRITONSERVER_ERROR_INTERNAL, "cnx: %s: %s", where, e.what());
+        return triton_error(TRITONSERVER_ERROR_INTERNAL, "%s: %s", where.c_str(), e.what());
+    } catch (...) {
+        return triton_error(TRITONSERVER_ERROR_INTERNAL, "%s: an unknown exception",
+                            where.c_str());
     }
+}
+
+std::string model_name(TRITONBACKEND_Model *model) {
+    const char *name = nullptr;
+    if (TRITONSERVER_Error *error = TRITONBACKEND_ModelName(model, &name))
+        TRITONSERVER_ErrorDelete(error);
+    return std::string("model '") + (name ? name : "?") + "'";
 }
 
 TRITONSERVER_Error *load_model(TRITONBACKEND_Model *model, std::unique_ptr<ModelState> *out) {
@@ -94,15 +105,6 @@ cnx_options engine_options(const ModelConfig &config, TRITONSERVER_InstanceGroup
     return options;
 }
 
-const char *kind_name(TRITONSERVER_InstanceGroupKind kind) {
-    switch (kind) {
-    case TRITONSERVER_INSTANCEGROUPKIND_GPU: return "KIND_GPU";
-    case TRITONSERVER_INSTANCEGROUPKIND_CPU: return "KIND_CPU";
-    case TRITONSERVER_INSTANCEGROUPKIND_MODEL: return "KIND_MODEL";
-    default: return "KIND_AUTO";
-    }
-}
-
 TRITONSERVER_Error *start_instance(TRITONBACKEND_ModelInstance *triton_instance,
                                    std::unique_ptr<InstanceState> *out) {
     TRITONBACKEND_Model *model;
@@ -128,17 +130,16 @@ TRITONSERVER_Error *start_instance(TRITONBACKEND_ModelInstance *triton_instance,
     state->instance.triton = triton_instance;
     state->instance.config = &config;
     const cnx_options options = engine_options(config, kind, device_id);
+    const std::string context = "model '" + model_data.name + "' instance '" + name + "' (" +
+                                TRITONSERVER_InstanceGroupKindString(kind) + ")";
     cnx_status status = cnx_engine_create(config.weights_path.c_str(), &options,
                                           &state->instance.engine);
-    if (status != CNX_OK) {
-        std::string context = "model '" + model_data.name + "' instance '" + name + "' (" +
-                              kind_name(kind) + ")";
+    if (status != CNX_OK)
         return triton_error_from_cnx(status, context.c_str());
-    }
 
     cnx_model_info info;
     if ((status = cnx_engine_info(state->instance.engine, &info)) != CNX_OK)
-        return triton_error_from_cnx(status, name);
+        return triton_error_from_cnx(status, context.c_str());
     if (config.num_classes > 0 && config.num_classes != info.num_classes)
         return triton_error(TRITONSERVER_ERROR_INVALID_ARG,
                             "model '%s': output %s has dims [ %lld ], but %s has %d classes",
@@ -188,7 +189,7 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model *model) {
         state.release();  // TRITONBACKEND_ModelFinalize deletes it
         return nullptr;
     } catch (...) {
-        return from_exception("loading a model");
+        return from_exception(model_name(model));
     }
 }
 
@@ -210,7 +211,11 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInstanceInitialize(TRITONBACKEND_ModelIns
         state.release();  // TRITONBACKEND_ModelInstanceFinalize deletes it
         return nullptr;
     } catch (...) {
-        return from_exception("starting a model instance");
+        TRITONBACKEND_Model *model = nullptr;
+        TRITONSERVER_Error *error = TRITONBACKEND_ModelInstanceModel(instance, &model);
+        if (error)
+            TRITONSERVER_ErrorDelete(error);
+        return from_exception(model ? model_name(model) : "a model instance");
     }
 }
 

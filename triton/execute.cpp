@@ -4,6 +4,7 @@
 #include <cmath>
 #include <exception>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "request_inputs.h"
@@ -25,41 +26,73 @@ struct Pending {
     int64_t height = 0, width = 0;        // INPUT's sides
 };
 
-// Decoded images, freed however the call ends.
-struct DecodedImages {
-    std::vector<cnx_image> images;
-    ~DecodedImages() {
-        for (cnx_image &image : images)
-            cnx_image_free(&image);
-    }
+// Decoded images waiting for one engine call, and whose row each one is.
+struct ImageChunk {
+    DecodedImages decoded;
+    std::vector<std::pair<Pending *, int>> owners;  // request, row within it
 };
 
-// Decodes every request's images and classifies them all in one call.
+// Decoded pixels that start an engine call before max_batch images are
+// there: a bound on memory when clients send large images. (A request's
+// own images are decoded together; max_pixels bounds each of them.)
+constexpr uint64_t kChunkPixelBytes = 256ull << 20;
+
+// Classifies the chunk's images into the next rows of logits, fails the
+// rows that failed, and frees the images.
+void classify_chunk(const Instance &instance, ImageChunk *chunk, std::vector<float> *logits,
+                    uint64_t *compute_start) {
+    const int n = (int)chunk->decoded.images.size();
+    if (n == 0)
+        return;
+    if (!*compute_start)
+        *compute_start = now_ns();
+    const size_t classes = instance.num_classes;
+    const size_t first = logits->size() / classes;
+    logits->resize((first + n) * classes, NAN);
+    std::vector<cnx_status> status(n, CNX_OK);
+    const cnx_status call =
+        cnx_engine_classify_images(instance.engine, chunk->decoded.images.data(), n, nullptr, 0,
+                                   nullptr, logits->data() + first * classes, status.data());
+    if (call != CNX_OK) {
+        // An image's own status says why it failed; an image the call never
+        // reached (it failed as a whole: memory, the device) has the call's.
+        const std::string cause = cnx_last_error();
+        for (int i = 0; i < n; i++) {
+            auto [p, row] = chunk->owners[i];
+            if (p->error)
+                continue;
+            if (status[i] != CNX_OK)
+                p->error = triton_error(triton_error_code(status[i]), "%s[%d]: %s", kImageInput,
+                                        row, cnx_status_string(status[i]));
+            else if (!std::isfinite((*logits)[(first + i) * classes]))
+                p->error = triton_error(triton_error_code(call), "%s[%d]: %s", kImageInput, row,
+                                        cause.c_str());
+        }
+    }
+    chunk->decoded.keep_first(0);
+    chunk->owners.clear();
+}
+
+// Decodes the requests' images and classifies them in engine calls of
+// about max_batch images (one, for a batch of small images). Rows follow
+// the requests' order, so each request's rows are consecutive.
 void run_image_requests(const Instance &instance, std::vector<Pending> *pending,
                         std::vector<float> *logits, uint64_t *compute_start) {
-    DecodedImages decoded;
-    std::vector<cnx_image> &images = decoded.images;
+    ImageChunk chunk;
+    size_t rows = 0;
     for (Pending &p : *pending) {
-        p.first_row = images.size();
-        p.error = read_image_request(p.request, *instance.config, &images, &p.rows);
+        p.error = read_image_request(p.request, *instance.config, &chunk.decoded, &p.rows);
+        if (p.error)
+            continue;
+        p.first_row = rows;
+        rows += p.rows;
+        for (int row = 0; row < p.rows; row++)
+            chunk.owners.emplace_back(&p, row);
+        if (chunk.decoded.images.size() >= (size_t)instance.config->max_batch ||
+            chunk.decoded.pixel_bytes >= kChunkPixelBytes)
+            classify_chunk(instance, &chunk, logits, compute_start);
     }
-    *compute_start = now_ns();
-    const int n = (int)images.size();
-    logits->assign((size_t)n * instance.num_classes, NAN);
-    std::vector<cnx_status> status(n, CNX_OK);
-    if (n == 0 || cnx_engine_classify_images(instance.engine, images.data(), n, nullptr, 0,
-                                             nullptr, logits->data(), status.data()) == CNX_OK)
-        return;
-    // Decoded images rarely fail here (a device fault, memory); the call's
-    // message names the batch's first failure.
-    const std::string cause = cnx_last_error();
-    for (Pending &p : *pending)
-        for (int row = 0; !p.error && row < p.rows; row++)
-            if (status[p.first_row + row] != CNX_OK)
-                p.error = triton_error(triton_error_code(status[p.first_row + row]),
-                                       "%s[%d]: %s (in this batch: %s)", kImageInput, row,
-                                       cnx_status_string(status[p.first_row + row]),
-                                       cause.c_str());
+    classify_chunk(instance, &chunk, logits, compute_start);
 }
 
 // Runs a forward over the rows of `group` (requests with INPUTs of one
@@ -124,6 +157,11 @@ TRITONSERVER_Error *write_probabilities(const float *logits, int rows, int num_c
                                         std::vector<cnx_prediction> &ranked, float *probs) {
     for (int row = 0; row < rows; row++) {
         const float *row_logits = logits + (size_t)row * num_classes;
+        for (int c = 0; c < num_classes; c++)
+            if (!std::isfinite(row_logits[c]))  // an overflow, in fp16 or from a huge INPUT
+                return triton_error(TRITONSERVER_ERROR_INTERNAL,
+                                    "%s[%d]: the model's output is not finite (NaN or infinity)",
+                                    kProbsOutput, row);
         cnx_status status = cnx_top_k(row_logits, num_classes, num_classes, ranked.data());
         if (status != CNX_OK)
             return triton_error_from_cnx(status, kProbsOutput);
@@ -187,7 +225,7 @@ TRITONSERVER_Error *execute_requests(const Instance &instance, TRITONBACKEND_Req
     std::vector<Pending> pending;
     std::vector<float> logits;
     std::vector<cnx_prediction> ranked;
-    uint64_t compute_start = exec_start;
+    uint64_t compute_start = 0;  // set when the first engine call starts
     // What can throw (allocations) comes first, while the requests are
     // still the server's to fail.
     try {
@@ -207,6 +245,8 @@ TRITONSERVER_Error *execute_requests(const Instance &instance, TRITONBACKEND_Req
                             request_count, e.what());
     }
     const uint64_t compute_end = now_ns();
+    if (!compute_start)
+        compute_start = compute_end;  // no engine call: every request failed before
 
     uint64_t rows_done = 0;
     for (Pending &p : pending) {

@@ -2,6 +2,8 @@
 
 #include <json-c/json.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -14,10 +16,15 @@ const char *const kImageInput = "IMAGE";
 const char *const kTensorInput = "INPUT";
 const char *const kProbsOutput = "PROBS";
 
+const char *input_name(InputKind kind) {
+    return kind == InputKind::kImage ? kImageInput : kTensorInput;
+}
+
 namespace {
 
 const char *const kDefaultWeights = "model.safetensors";
-const char *const kKnownParameters = "weights, precision, max_batch, threads";
+const char *const kKnownParameters = "weights, precision, max_batch, threads, max_pixels";
+constexpr int kMaxEngineBatch = 4096;
 
 // Releases the parsed JSON tree on every path out.
 struct JsonTree {
@@ -98,13 +105,11 @@ TRITONSERVER_Error *read_input(const char *model, json_object *root, ModelConfig
     bool have_dims = dims_of(input, &dims);
     if (name == kImageInput && type == "TYPE_STRING" && have_dims && dims == std::vector<int64_t>{1}) {
         config->input_kind = InputKind::kImage;
-        config->input_name = kImageInput;
         return nullptr;
     }
     if (name == kTensorInput && type == "TYPE_FP32" && have_dims && dims.size() == 3 && dims[0] == 3 &&
         dims[1] != 0 && dims[1] >= -1 && dims[2] != 0 && dims[2] >= -1) {
         config->input_kind = InputKind::kTensor;
-        config->input_name = kTensorInput;
         config->input_height = dims[1];
         config->input_width = dims[2];
         return nullptr;
@@ -132,16 +137,18 @@ TRITONSERVER_Error *read_output(const char *model, json_object *root, ModelConfi
     return nullptr;
 }
 
+// A decimal count: digits only (no sign, no spaces), within min..max.
 TRITONSERVER_Error *parse_count(const char *model, const char *key, const std::string &text,
-                                int min, int max, int *out) {
+                                int64_t min, int64_t max, int64_t *out) {
     char *end = nullptr;
     errno = 0;
-    long value = strtol(text.c_str(), &end, 10);
-    if (errno || end == text.c_str() || *end || value < min || value > max)
+    long long value = strtoll(text.c_str(), &end, 10);
+    if (text.empty() || !isdigit((unsigned char)text[0]) || errno || *end || value < min ||
+        value > max)
         return triton_error(TRITONSERVER_ERROR_INVALID_ARG,
-                            "model '%s': parameter %s: expected an integer in %d..%d, got '%s'",
-                            model, key, min, max, text.c_str());
-    *out = (int)value;
+                            "model '%s': parameter %s: expected an integer in %lld..%lld, got '%s'",
+                            model, key, (long long)min, (long long)max, text.c_str());
+    *out = value;
     return nullptr;
 }
 
@@ -149,7 +156,9 @@ TRITONSERVER_Error *parse_count(const char *model, const char *key, const std::s
 TRITONSERVER_Error *read_parameters(const char *model, json_object *root,
                                     const std::string &version_dir, ModelConfig *config) {
     std::string weights = kDefaultWeights;
-    config->max_batch = config->max_batch_size > 0 ? config->max_batch_size : 1;
+    // Triton's batches may be larger: the engine splits them.
+    int64_t max_batch = std::min(std::max(config->max_batch_size, 1), kMaxEngineBatch);
+    int64_t threads = 0, max_pixels = CNX_DEFAULT_MAX_PIXELS;
     json_object *parameters = field(root, "parameters");
     if (parameters && json_object_is_type(parameters, json_type_object)) {
         json_object_object_foreach(parameters, key, entry) {
@@ -166,9 +175,11 @@ TRITONSERVER_Error *read_parameters(const char *model, json_object *root,
                                          "model '%s': parameter precision: expected fp32, tf32, "
                                          "fp16 or bf16, got '%s'", model, value.c_str());
             } else if (!strcmp(key, "max_batch")) {
-                error = parse_count(model, key, value, 1, 4096, &config->max_batch);
+                error = parse_count(model, key, value, 1, kMaxEngineBatch, &max_batch);
             } else if (!strcmp(key, "threads")) {
-                error = parse_count(model, key, value, 0, 4096, &config->threads);
+                error = parse_count(model, key, value, 0, 4096, &threads);
+            } else if (!strcmp(key, "max_pixels")) {
+                error = parse_count(model, key, value, 1, CNX_DEFAULT_MAX_PIXELS, &max_pixels);
             } else {
                 error = triton_error(TRITONSERVER_ERROR_INVALID_ARG,
                                      "model '%s': unknown parameter '%s' (the cnx backend knows %s)",
@@ -179,6 +190,9 @@ TRITONSERVER_Error *read_parameters(const char *model, json_object *root,
         }
     }
     config->weights_path = weights[0] == '/' ? weights : version_dir + "/" + weights;
+    config->max_batch = (int)max_batch;
+    config->threads = (int)threads;
+    config->max_pixels = max_pixels;
     return nullptr;
 }
 

@@ -1,18 +1,19 @@
 #include "request_inputs.h"
 
 #include <cstring>
-#include <string>
 
 #include "triton_error.h"
 
 namespace {
 
-// The input's shape and all its bytes, gathered from its buffers, which
-// must lie in host memory.
+// An input's shape and bytes, which must lie in host memory. One buffer is
+// read where it lies; several are joined into a copy.
 struct InputData {
     TRITONSERVER_DataType datatype = TRITONSERVER_TYPE_INVALID;
     std::vector<int64_t> shape;
-    std::vector<uint8_t> bytes;
+    const uint8_t *bytes = nullptr;
+    size_t size = 0;
+    std::vector<uint8_t> joined;
 };
 
 TRITONSERVER_Error *read_input_data(TRITONBACKEND_Request *request, const char *name,
@@ -28,7 +29,6 @@ TRITONSERVER_Error *read_input_data(TRITONBACKEND_Request *request, const char *
             input, &input_name, &data->datatype, &shape, &dims_count, &byte_size, &buffer_count))
         return error;
     data->shape.assign(shape, shape + dims_count);
-    data->bytes.reserve(byte_size);
     for (uint32_t i = 0; i < buffer_count; i++) {
         const void *buffer;
         uint64_t size;
@@ -42,21 +42,29 @@ TRITONSERVER_Error *read_input_data(TRITONBACKEND_Request *request, const char *
                                 "%s: the cnx backend reads inputs from host memory, not GPU memory",
                                 name);
         const uint8_t *begin = static_cast<const uint8_t *>(buffer);
-        data->bytes.insert(data->bytes.end(), begin, begin + size);
+        if (buffer_count == 1) {
+            data->bytes = begin;
+            data->size = size;
+            return nullptr;
+        }
+        data->joined.insert(data->joined.end(), begin, begin + size);
     }
+    data->bytes = data->joined.data();
+    data->size = data->joined.size();
     return nullptr;
 }
 
 // The batch size of a request whose per-item shape has item_dims dims.
 TRITONSERVER_Error *batch_rows(const ModelConfig &config, const InputData &data, size_t item_dims,
                                int *rows) {
+    const char *name = input_name(config.input_kind);
     size_t batch_dims = config.max_batch_size > 0 ? 1 : 0;
     if (data.shape.size() != batch_dims + item_dims)
-        return triton_error(TRITONSERVER_ERROR_INVALID_ARG, "%s: %zu dims, expected %zu",
-                            config.input_name, data.shape.size(), batch_dims + item_dims);
+        return triton_error(TRITONSERVER_ERROR_INVALID_ARG, "%s: %zu dims, expected %zu", name,
+                            data.shape.size(), batch_dims + item_dims);
     int64_t batch = batch_dims ? data.shape[0] : 1;
     if (batch < 1 || (batch_dims && batch > config.max_batch_size))
-        return triton_error(TRITONSERVER_ERROR_INVALID_ARG, "%s: batch of %lld", config.input_name,
+        return triton_error(TRITONSERVER_ERROR_INVALID_ARG, "%s: batch of %lld", name,
                             (long long)batch);
     *rows = (int)batch;
     return nullptr;
@@ -69,16 +77,18 @@ const char *without_memory_name(const char *message) {
     return strncmp(message, prefix, sizeof prefix - 1) ? message : message + sizeof prefix - 1;
 }
 
-void free_images(std::vector<cnx_image> *images, size_t from) {
-    for (size_t i = from; i < images->size(); i++)
-        cnx_image_free(&(*images)[i]);
-    images->resize(from);
-}
-
 }  // namespace
 
+void DecodedImages::keep_first(size_t count) {
+    for (size_t i = count; i < images.size(); i++) {
+        pixel_bytes -= (uint64_t)images[i].width * images[i].height * 3;
+        cnx_image_free(&images[i]);
+    }
+    images.resize(count < images.size() ? count : images.size());
+}
+
 TRITONSERVER_Error *read_image_request(TRITONBACKEND_Request *request, const ModelConfig &config,
-                                       std::vector<cnx_image> *images, int *rows) {
+                                       DecodedImages *decoded, int *rows) {
     InputData data;
     if (TRITONSERVER_Error *error = read_input_data(request, kImageInput, &data))
         return error;
@@ -94,35 +104,37 @@ TRITONSERVER_Error *read_image_request(TRITONBACKEND_Request *request, const Mod
 
     // BYTES elements are laid out as a 4-byte little-endian length, then
     // the bytes, one after another.
-    const size_t first = images->size();
+    const size_t first = decoded->images.size();
+    decoded->images.reserve(first + *rows);  // so that push_back cannot throw
     size_t at = 0;
-    const size_t total = data.bytes.size();
     for (int row = 0; row < *rows; row++) {
         uint32_t length = 0;
-        bool complete = total - at >= 4;
+        bool complete = data.size - at >= 4;
         if (complete) {
-            const uint8_t *p = data.bytes.data() + at;
+            const uint8_t *p = data.bytes + at;
             length = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
                      (uint32_t)p[3] << 24;
             at += 4;
-            complete = total - at >= length;
+            complete = data.size - at >= length;
         }
         if (!complete) {
-            free_images(images, first);
+            decoded->keep_first(first);
             return triton_error(TRITONSERVER_ERROR_INVALID_ARG,
                                 "%s[%d]: the BYTES tensor ends inside this element", kImageInput,
                                 row);
         }
         cnx_image image;
-        cnx_status status = cnx_image_decode_memory(data.bytes.data() + at, length, 0, &image);
+        cnx_status status =
+            cnx_image_decode_memory(data.bytes + at, length, config.max_pixels, &image);
         if (status != CNX_OK) {
             TRITONSERVER_Error *error = triton_error(
-                TRITONSERVER_ERROR_INVALID_ARG, "%s[%d]: %s", kImageInput, row,
+                triton_error_code(status), "%s[%d]: %s", kImageInput, row,
                 length ? without_memory_name(cnx_last_error()) : "empty (0 bytes)");
-            free_images(images, first);
+            decoded->keep_first(first);
             return error;
         }
-        images->push_back(image);
+        decoded->images.push_back(image);
+        decoded->pixel_bytes += (uint64_t)image.width * image.height * 3;
         at += length;
     }
     return nullptr;
@@ -146,14 +158,14 @@ TRITONSERVER_Error *read_tensor_request(TRITONBACKEND_Request *request, const Mo
                             "in 1..%d", kTensorInput, (long long)item[0], (long long)item[1],
                             (long long)item[2], CNX_MAX_SIDE);
     const uint64_t floats = (uint64_t)*rows * 3 * item[1] * item[2];
-    if (data.bytes.size() != floats * sizeof(float))
+    if (data.size != floats * sizeof(float))
         return triton_error(TRITONSERVER_ERROR_INVALID_ARG,
-                            "%s: %zu bytes for %llu floats", kTensorInput, data.bytes.size(),
+                            "%s: %zu bytes for %llu floats", kTensorInput, data.size,
                             (unsigned long long)floats);
     *height = item[1];
     *width = item[2];
     const size_t first = data_out->size();
     data_out->resize(first + floats);
-    memcpy(data_out->data() + first, data.bytes.data(), data.bytes.size());
+    memcpy(data_out->data() + first, data.bytes, data.size);
     return nullptr;
 }

@@ -10,11 +10,19 @@
 #include "model_config.h"
 #include "triton_backend_api.h"
 
-/* Decodes the request's images and appends them to images (the caller frees
- * them with cnx_image_free); *rows is their count. On error nothing is
- * appended and the message names the element and the cause. */
+/* Decoded images, freed however the holder's scope ends. */
+struct DecodedImages {
+    std::vector<cnx_image> images;
+    uint64_t pixel_bytes = 0;  // RGB bytes held
+    ~DecodedImages() { keep_first(0); }
+    void keep_first(size_t count);  // frees the images after the first `count`
+};
+
+/* Decodes the request's images and appends them to images; *rows is their
+ * count. On error nothing is appended and the message names the element
+ * and the cause. */
 TRITONSERVER_Error *read_image_request(TRITONBACKEND_Request *request, const ModelConfig &config,
-                                       std::vector<cnx_image> *images, int *rows);
+                                       DecodedImages *images, int *rows);
 
 /* Appends the request's [rows, 3, height, width] floats to data. */
 TRITONSERVER_Error *read_tensor_request(TRITONBACKEND_Request *request, const ModelConfig &config,

@@ -2,8 +2,11 @@
  * version 1) that the cnx backend uses, declared from Triton's documented
  * API: every function here exists since backend API 1.4 (Triton 20.10) and
  * keeps its signature in later versions. No package ships Triton's headers;
- * configuring with -DCNX_TRITON_INCLUDE_DIR=<triton install>/include uses
- * theirs instead, which also checks these declarations against them. */
+ * configuring with -DCNX_TRITON_INCLUDE_DIR=<triton install>/include takes
+ * the types and enumerations from theirs instead, and the function
+ * declarations below then redeclare theirs: the compiler refuses any that
+ * differs. (The enumeration values were checked against Triton 2.51's
+ * headers once, by hand.) */
 #ifndef CNX_TRITON_BACKEND_API_H
 #define CNX_TRITON_BACKEND_API_H
 
@@ -14,10 +17,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#ifdef __cplusplus
-extern "C" {
-#endif
 
 /* The backend API version this backend is written against: the server's
  * major must be equal and its minor at least this. */
@@ -95,6 +94,12 @@ typedef enum tritonserver_responsecompleteflag_enum {
     TRITONSERVER_RESPONSE_COMPLETE_FINAL = 1
 } TRITONSERVER_ResponseCompleteFlag;
 
+#endif /* CNX_TRITON_REAL_HEADERS */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Provided by the server. */
 TRITONSERVER_Error *TRITONSERVER_ErrorNew(TRITONSERVER_Error_Code code, const char *msg);
 void TRITONSERVER_ErrorDelete(TRITONSERVER_Error *error);
@@ -104,6 +109,7 @@ TRITONSERVER_Error *TRITONSERVER_LogMessage(TRITONSERVER_LogLevel level, const c
 TRITONSERVER_Error *TRITONSERVER_MessageSerializeToJson(TRITONSERVER_Message *message,
                                                         const char **base, size_t *byte_size);
 TRITONSERVER_Error *TRITONSERVER_MessageDelete(TRITONSERVER_Message *message);
+const char *TRITONSERVER_InstanceGroupKindString(TRITONSERVER_InstanceGroupKind kind);
 
 TRITONSERVER_Error *TRITONBACKEND_ApiVersion(uint32_t *major, uint32_t *minor);
 TRITONSERVER_Error *TRITONBACKEND_BackendName(TRITONBACKEND_Backend *backend, const char **name);
@@ -168,17 +174,8 @@ TRITONSERVER_Error *TRITONBACKEND_OutputBuffer(TRITONBACKEND_Output *output, voi
                                                TRITONSERVER_MemoryType *memory_type,
                                                int64_t *memory_type_id);
 
-#ifdef __cplusplus
-}
-#endif
-
-#endif /* CNX_TRITON_REAL_HEADERS */
-
 /* Implemented by the backend and looked up by the server by name. */
 #define CNX_TRITON_EXPORT __attribute__((visibility("default")))
-#ifdef __cplusplus
-extern "C" {
-#endif
 CNX_TRITON_EXPORT TRITONSERVER_Error *TRITONBACKEND_Initialize(TRITONBACKEND_Backend *backend);
 CNX_TRITON_EXPORT TRITONSERVER_Error *TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model *model);
 CNX_TRITON_EXPORT TRITONSERVER_Error *TRITONBACKEND_ModelFinalize(TRITONBACKEND_Model *model);

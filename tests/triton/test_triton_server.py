@@ -12,7 +12,9 @@ import glob
 import json
 import os
 import re
+import struct
 import subprocess
+import zlib
 
 import numpy as np
 import pytest
@@ -38,6 +40,24 @@ def with_slow_batching(text):
     return text.replace(*SLOW_BATCHING)
 
 
+def with_parameters(text, **values):
+    """config.pbtxt with more string parameters."""
+    entries = "".join(f'  {{\n    key: "{key}"\n    value: {{ string_value: "{value}" }}\n  }},\n'
+                      for key, value in values.items())
+    assert "parameters [\n" in text
+    return text.replace("parameters [\n", "parameters [\n" + entries, 1)
+
+
+def gray_png(width, height):
+    """A mid-gray 8-bit grayscale PNG."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data +
+                struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    rows = b"".join(b"\0" + b"\x80" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
 def build_repository(root):
     """The example models as shipped, slow-batching copies of them, and
     models that must fail to load."""
@@ -45,6 +65,11 @@ def build_repository(root):
         copy_model(os.path.join(EXAMPLES, name), root / name, name)
         copy_model(os.path.join(EXAMPLES, name), root / f"{name}_batching", f"{name}_batching",
                    with_slow_batching)
+    # Engine calls of about 5 images, and images of at most 8x8 pixels (the
+    # digits' size).
+    copy_model(os.path.join(EXAMPLES, "digits"), root / "digits_chunks", "digits_chunks",
+               lambda text: with_parameters(with_slow_batching(text).replace(
+                   'string_value: "32"', 'string_value: "5"'), max_pixels=64))
     copy_model(os.path.join(EXAMPLES, "digits"), root / "broken_weights", "broken_weights")
     (root / "broken_weights" / "1" / "model.safetensors").write_bytes(b"\x10\0\0\0\0\0\0\0{oops")
     copy_model(os.path.join(EXAMPLES, "digits"), root / "missing_weights", "missing_weights")
@@ -53,6 +78,8 @@ def build_repository(root):
                lambda text: text.replace('key: "precision"', 'key: "precison"'))
     copy_model(os.path.join(EXAMPLES, "digits"), root / "bad_precision", "bad_precision",
                lambda text: text.replace('string_value: "fp32"', 'string_value: "fp8"'))
+    copy_model(os.path.join(EXAMPLES, "digits"), root / "signed_count", "signed_count",
+               lambda text: text.replace('string_value: "32"', 'string_value: "+8"'))
     copy_model(os.path.join(EXAMPLES, "digits"), root / "wrong_classes", "wrong_classes",
                lambda text: text.replace("dims: [ 10 ]", "dims: [ 1000 ]"))
 
@@ -65,7 +92,7 @@ def server(tmp_path_factory):
                               os.path.join(SOURCE, "build", "triton", "backends"))
     log = tmp_path_factory.mktemp("log") / "tritonserver.log"
     server = TritonServer(root, backends, log, load=["digits", "digits_tensor", "digits_batching",
-                                                     "digits_tensor_batching"])
+                                                     "digits_tensor_batching", "digits_chunks"])
     yield server
     server.kill()
     print(server.log_text()[-6000:])
@@ -251,11 +278,28 @@ def test_bad_tensor_fails_alone(client, server, expected, tmp_path):
     assert int(executions) < 5
 
 
+def test_engine_calls_of_max_batch_and_max_pixels(client, server, expected):
+    """Requests that meet in one batch run as engine calls of about
+    max_batch images; an image over max_pixels fails its request alone."""
+    groups = [IMAGES[i:i + 3] for i in range(100, 118, 3)]
+    inputs = [image_input([read(p) for p in g]) for g in groups]
+    inputs.append(image_input([read(IMAGES[0]), gray_png(9, 8)]))
+    results = send_all(client, "digits_chunks", inputs)
+    for probs, paths in zip(results, groups):
+        assert_matches_cli(probs, paths, expected)
+    assert isinstance(results[6], InferenceServerException)
+    assert "IMAGE[1]: " in results[6].message() and "72" in results[6].message(), \
+        results[6].message()
+    _, _, executions = model_stats(server, "digits_chunks")
+    assert int(executions) < 6
+
+
 @pytest.mark.parametrize("model, cause", [
     ("broken_weights", r"broken_weights/1/model\.safetensors: .*header"),
     ("missing_weights", r"missing_weights/1/model\.safetensors: .*No such file"),
     ("bad_parameter", r"unknown parameter 'precison'"),
     ("bad_precision", r"parameter precision: expected fp32, tf32, fp16 or bf16, got 'fp8'"),
+    ("signed_count", r"parameter max_batch: expected an integer in 1\.\.4096, got '\+8'"),
     ("wrong_classes", r"PROBS has dims \[ 1000 \], but .*model\.safetensors has 10 classes"),
 ])
 def test_broken_model_fails_to_load_naming_the_cause(server, model, cause):
@@ -273,8 +317,11 @@ def test_server_stops_cleanly(server, client):
     client.close()  # an open connection holds the server until its exit timeout
     assert server.stop() == 0
     log = server.log_text()
-    for model in ("digits", "digits_tensor", "digits_batching", "digits_tensor_batching"):
+    for model in ("digits", "digits_tensor", "digits_batching", "digits_tensor_batching",
+                  "digits_chunks"):
         assert f"successfully unloaded '{model}'" in log
-    errors = [line for line in log.splitlines()
-              if line.startswith("E") and "cnx" in line and "load" not in line]
+    # Nothing the backend logged as an error (its own files' lines; the
+    # broken models' load failures are the server's).
+    ours = re.compile(r"^E.* (backend|execute|model_config|request_inputs|triton_error)\.cpp:\d+\]")
+    errors = [line for line in log.splitlines() if ours.match(line)]
     assert not errors, errors
