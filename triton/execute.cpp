@@ -33,8 +33,8 @@ struct ImageChunk {
 };
 
 // Decoded pixels that start an engine call before max_batch images are
-// there: a bound on memory when clients send large images. (A request's
-// own images are decoded together; max_pixels bounds each of them.)
+// there: a bound on memory when clients send large images (max_pixels
+// bounds each one).
 constexpr uint64_t kChunkPixelBytes = 256ull << 20;
 
 // Classifies the chunk's images into the next rows of logits, fails the
@@ -69,28 +69,39 @@ void classify_chunk(const Instance &instance, ImageChunk *chunk, std::vector<flo
                                         cause.c_str());
         }
     }
-    chunk->decoded.keep_first(0);
+    chunk->decoded.clear();
     chunk->owners.clear();
 }
 
-// Decodes the requests' images and classifies them in engine calls of
-// about max_batch images (one, for a batch of small images). Rows follow
-// the requests' order, so each request's rows are consecutive.
+// Decodes the requests' images one at a time and classifies them in engine
+// calls of about max_batch images, or fewer when their pixels fill
+// kChunkPixelBytes. Rows follow the requests' order, one per decoded image,
+// so each request's rows are consecutive; those of a request that fails
+// part way are computed and left unused.
 void run_image_requests(const Instance &instance, std::vector<Pending> *pending,
                         std::vector<float> *logits, uint64_t *compute_start) {
+    const ModelConfig &config = *instance.config;
     ImageChunk chunk;
+    chunk.decoded.images.reserve(config.max_batch);
+    chunk.owners.reserve(config.max_batch);
     size_t rows = 0;
     for (Pending &p : *pending) {
-        p.error = read_image_request(p.request, *instance.config, &chunk.decoded, &p.rows);
-        if (p.error)
+        ImageRequest request;
+        if ((p.error = request.read(p.request, config)))
             continue;
+        p.rows = request.rows();
         p.first_row = rows;
-        rows += p.rows;
-        for (int row = 0; row < p.rows; row++)
+        for (int row = 0; row < p.rows && !p.error; row++) {
+            cnx_image image;
+            if ((p.error = request.decode(row, config.max_pixels, &image)))
+                break;
+            chunk.decoded.add(image);
             chunk.owners.emplace_back(&p, row);
-        if (chunk.decoded.images.size() >= (size_t)instance.config->max_batch ||
-            chunk.decoded.pixel_bytes >= kChunkPixelBytes)
-            classify_chunk(instance, &chunk, logits, compute_start);
+            rows++;
+            if (chunk.decoded.images.size() >= (size_t)config.max_batch ||
+                chunk.decoded.pixel_bytes >= kChunkPixelBytes)
+                classify_chunk(instance, &chunk, logits, compute_start);
+        }
     }
     classify_chunk(instance, &chunk, logits, compute_start);
 }

@@ -6,16 +6,6 @@
 
 namespace {
 
-// An input's shape and bytes, which must lie in host memory. One buffer is
-// read where it lies; several are joined into a copy.
-struct InputData {
-    TRITONSERVER_DataType datatype = TRITONSERVER_TYPE_INVALID;
-    std::vector<int64_t> shape;
-    const uint8_t *bytes = nullptr;
-    size_t size = 0;
-    std::vector<uint8_t> joined;
-};
-
 TRITONSERVER_Error *read_input_data(TRITONBACKEND_Request *request, const char *name,
                                     InputData *data) {
     TRITONBACKEND_Input *input;
@@ -79,64 +69,65 @@ const char *without_memory_name(const char *message) {
 
 }  // namespace
 
-void DecodedImages::keep_first(size_t count) {
-    for (size_t i = count; i < images.size(); i++) {
-        pixel_bytes -= (uint64_t)images[i].width * images[i].height * 3;
-        cnx_image_free(&images[i]);
-    }
-    images.resize(count < images.size() ? count : images.size());
+void DecodedImages::add(const cnx_image &image) {
+    images.push_back(image);
+    pixel_bytes += (uint64_t)image.width * image.height * 3;
 }
 
-TRITONSERVER_Error *read_image_request(TRITONBACKEND_Request *request, const ModelConfig &config,
-                                       DecodedImages *decoded, int *rows) {
-    InputData data;
-    if (TRITONSERVER_Error *error = read_input_data(request, kImageInput, &data))
+void DecodedImages::clear() {
+    for (cnx_image &image : images)
+        cnx_image_free(&image);
+    images.clear();
+    pixel_bytes = 0;
+}
+
+TRITONSERVER_Error *ImageRequest::read(TRITONBACKEND_Request *request, const ModelConfig &config) {
+    if (TRITONSERVER_Error *error = read_input_data(request, kImageInput, &data_))
         return error;
-    if (data.datatype != TRITONSERVER_TYPE_BYTES)
+    if (data_.datatype != TRITONSERVER_TYPE_BYTES)
         return triton_error(TRITONSERVER_ERROR_INVALID_ARG, "%s: expected BYTES (TYPE_STRING)",
                             kImageInput);
-    if (TRITONSERVER_Error *error = batch_rows(config, data, 1, rows))
+    int rows = 0;
+    if (TRITONSERVER_Error *error = batch_rows(config, data_, 1, &rows))
         return error;
-    if (data.shape.back() != 1)
+    if (data_.shape.back() != 1)
         return triton_error(TRITONSERVER_ERROR_INVALID_ARG,
                             "%s: %lld images per row, expected 1", kImageInput,
-                            (long long)data.shape.back());
+                            (long long)data_.shape.back());
 
     // BYTES elements are laid out as a 4-byte little-endian length, then
     // the bytes, one after another.
-    const size_t first = decoded->images.size();
-    decoded->images.reserve(first + *rows);  // so that push_back cannot throw
     size_t at = 0;
-    for (int row = 0; row < *rows; row++) {
+    for (int row = 0; row < rows; row++) {
         uint32_t length = 0;
-        bool complete = data.size - at >= 4;
+        bool complete = data_.size - at >= 4;
         if (complete) {
-            const uint8_t *p = data.bytes + at;
+            const uint8_t *p = data_.bytes + at;
             length = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
                      (uint32_t)p[3] << 24;
             at += 4;
-            complete = data.size - at >= length;
+            complete = data_.size - at >= length;
         }
-        if (!complete) {
-            decoded->keep_first(first);
+        if (!complete)
             return triton_error(TRITONSERVER_ERROR_INVALID_ARG,
                                 "%s[%d]: the BYTES tensor ends inside this element", kImageInput,
                                 row);
-        }
-        cnx_image image;
-        cnx_status status =
-            cnx_image_decode_memory(data.bytes + at, length, config.max_pixels, &image);
-        if (status != CNX_OK) {
-            TRITONSERVER_Error *error = triton_error(
-                triton_error_code(status), "%s[%d]: %s", kImageInput, row,
-                length ? without_memory_name(cnx_last_error()) : "empty (0 bytes)");
-            decoded->keep_first(first);
-            return error;
-        }
-        decoded->images.push_back(image);
-        decoded->pixel_bytes += (uint64_t)image.width * image.height * 3;
+        elements_.push_back({at, length});
         at += length;
     }
+    return nullptr;
+}
+
+TRITONSERVER_Error *ImageRequest::decode(int row, int64_t max_pixels, cnx_image *image) const {
+    const Element &element = elements_[row];
+    if (element.length == 0)
+        return triton_error(TRITONSERVER_ERROR_INVALID_ARG, "%s[%d]: empty (0 bytes)",
+                            kImageInput, row);
+    cnx_status status =
+        cnx_image_decode_memory(data_.bytes + element.offset, element.length, max_pixels, image);
+    if (status != CNX_OK)
+        return triton_error(triton_error_code(status), "%s[%d]: %s", kImageInput, row,
+                            without_memory_name(cnx_last_error()));
     return nullptr;
 }
 
