@@ -40,11 +40,19 @@ TRITONSERVER_Error *from_exception(const std::string &where) {
     }
 }
 
-std::string model_name(TRITONBACKEND_Model *model) {
+// "model 'digits'" and "instance 'digits_0'", for messages.
+std::string model_label(TRITONBACKEND_Model *model) {
     const char *name = nullptr;
     if (TRITONSERVER_Error *error = TRITONBACKEND_ModelName(model, &name))
         TRITONSERVER_ErrorDelete(error);
     return std::string("model '") + (name ? name : "?") + "'";
+}
+
+std::string instance_label(TRITONBACKEND_ModelInstance *instance) {
+    const char *name = nullptr;
+    if (TRITONSERVER_Error *error = TRITONBACKEND_ModelInstanceName(instance, &name))
+        TRITONSERVER_ErrorDelete(error);
+    return std::string("instance '") + (name ? name : "?") + "'";
 }
 
 TRITONSERVER_Error *load_model(TRITONBACKEND_Model *model, std::unique_ptr<ModelState> *out) {
@@ -189,7 +197,7 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model *model) {
         state.release();  // TRITONBACKEND_ModelFinalize deletes it
         return nullptr;
     } catch (...) {
-        return from_exception(model_name(model));
+        return from_exception(model_label(model));
     }
 }
 
@@ -211,11 +219,7 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInstanceInitialize(TRITONBACKEND_ModelIns
         state.release();  // TRITONBACKEND_ModelInstanceFinalize deletes it
         return nullptr;
     } catch (...) {
-        TRITONBACKEND_Model *model = nullptr;
-        TRITONSERVER_Error *error = TRITONBACKEND_ModelInstanceModel(instance, &model);
-        if (error)
-            TRITONSERVER_ErrorDelete(error);
-        return from_exception(model ? model_name(model) : "a model instance");
+        return from_exception(instance_label(instance));
     }
 }
 
