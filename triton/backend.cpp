@@ -26,33 +26,19 @@ struct InstanceState {
     ~InstanceState() { cnx_engine_destroy(instance.engine); }
 };
 
-// The error for the exception being handled, e.g. "model 'digits': out of memory".
-TRITONSERVER_Error *from_exception(const std::string &where) {
+// The error for the exception being handled, e.g. "model 'digits': out of
+// memory". It allocates nothing beyond the error itself.
+TRITONSERVER_Error *from_exception(const char *what, const char *name) {
     try {
         throw;
     } catch (const std::bad_alloc &) {
-        return triton_error(TRITONSERVER_ERROR_INTERNAL, "%s: out of memory", where.c_str());
+        return triton_error(TRITONSERVER_ERROR_INTERNAL, "%s '%s': out of memory", what, name);
     } catch (const std::exception &e) {
-        return triton_error(TRITONSERVER_ERROR_INTERNAL, "%s: %s", where.c_str(), e.what());
+        return triton_error(TRITONSERVER_ERROR_INTERNAL, "%s '%s': %s", what, name, e.what());
     } catch (...) {
-        return triton_error(TRITONSERVER_ERROR_INTERNAL, "%s: an unknown exception",
-                            where.c_str());
+        return triton_error(TRITONSERVER_ERROR_INTERNAL, "%s '%s': an unknown exception", what,
+                            name);
     }
-}
-
-// "model 'digits'" and "instance 'digits_0'", for messages.
-std::string model_label(TRITONBACKEND_Model *model) {
-    const char *name = nullptr;
-    if (TRITONSERVER_Error *error = TRITONBACKEND_ModelName(model, &name))
-        TRITONSERVER_ErrorDelete(error);
-    return std::string("model '") + (name ? name : "?") + "'";
-}
-
-std::string instance_label(TRITONBACKEND_ModelInstance *instance) {
-    const char *name = nullptr;
-    if (TRITONSERVER_Error *error = TRITONBACKEND_ModelInstanceName(instance, &name))
-        TRITONSERVER_ErrorDelete(error);
-    return std::string("instance '") + (name ? name : "?") + "'";
 }
 
 TRITONSERVER_Error *load_model(TRITONBACKEND_Model *model, std::unique_ptr<ModelState> *out) {
@@ -143,11 +129,11 @@ TRITONSERVER_Error *start_instance(TRITONBACKEND_ModelInstance *triton_instance,
     cnx_status status = cnx_engine_create(config.weights_path.c_str(), &options,
                                           &state->instance.engine);
     if (status != CNX_OK)
-        return triton_error_from_cnx(status, context.c_str());
+        return triton_error_from_cnx(status, ErrorSource::kLoad, context.c_str());
 
     cnx_model_info info;
     if ((status = cnx_engine_info(state->instance.engine, &info)) != CNX_OK)
-        return triton_error_from_cnx(status, context.c_str());
+        return triton_error_from_cnx(status, ErrorSource::kLoad, context.c_str());
     if (config.num_classes > 0 && config.num_classes != info.num_classes)
         return triton_error(TRITONSERVER_ERROR_INVALID_ARG,
                             "model '%s': output %s has dims [ %lld ], but %s has %d classes",
@@ -188,6 +174,9 @@ TRITONSERVER_Error *TRITONBACKEND_Initialize(TRITONBACKEND_Backend *backend) {
 }
 
 TRITONSERVER_Error *TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model *model) {
+    const char *name = "?";
+    if (TRITONSERVER_Error *error = TRITONBACKEND_ModelName(model, &name))
+        return error;
     try {
         std::unique_ptr<ModelState> state;
         if (TRITONSERVER_Error *error = load_model(model, &state))
@@ -197,7 +186,7 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model *model) {
         state.release();  // TRITONBACKEND_ModelFinalize deletes it
         return nullptr;
     } catch (...) {
-        return from_exception(model_label(model));
+        return from_exception("model", name);
     }
 }
 
@@ -210,6 +199,9 @@ TRITONSERVER_Error *TRITONBACKEND_ModelFinalize(TRITONBACKEND_Model *model) {
 }
 
 TRITONSERVER_Error *TRITONBACKEND_ModelInstanceInitialize(TRITONBACKEND_ModelInstance *instance) {
+    const char *name = "?";
+    if (TRITONSERVER_Error *error = TRITONBACKEND_ModelInstanceName(instance, &name))
+        return error;
     try {
         std::unique_ptr<InstanceState> state;
         if (TRITONSERVER_Error *error = start_instance(instance, &state))
@@ -219,7 +211,7 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInstanceInitialize(TRITONBACKEND_ModelIns
         state.release();  // TRITONBACKEND_ModelInstanceFinalize deletes it
         return nullptr;
     } catch (...) {
-        return from_exception(instance_label(instance));
+        return from_exception("instance", name);
     }
 }
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <utility>
@@ -37,8 +38,29 @@ struct ImageChunk {
 // bounds each one).
 constexpr uint64_t kChunkPixelBytes = 256ull << 20;
 
+// The library names an image of a call by its place in the call.
+const char *without_image_name(const char *message) {
+    const char prefix[] = "image 0: ";
+    return strncmp(message, prefix, sizeof prefix - 1) ? message : message + sizeof prefix - 1;
+}
+
+// Classifies one image alone into its row of logits; the error has the
+// image's own cause.
+TRITONSERVER_Error *classify_alone(const Instance &instance, const cnx_image &image, int row,
+                                   float *logits) {
+    cnx_status status = CNX_OK;
+    if (cnx_engine_classify_images(instance.engine, &image, 1, nullptr, 0, nullptr, logits,
+                                   &status) == CNX_OK)
+        return nullptr;
+    return triton_error(triton_error_code(status, ErrorSource::kRequest), "%s[%d]: %s",
+                        kImageInput, row, without_image_name(cnx_last_error()));
+}
+
 // Classifies the chunk's images into the next rows of logits, fails the
-// rows that failed, and frees the images.
+// rows that failed, and frees the images. When the call fails for some
+// images, each of those runs again alone: that gives each its own cause,
+// and a batch refused as a whole (one image's input not finite) costs no
+// other image its result.
 void classify_chunk(const Instance &instance, ImageChunk *chunk, std::vector<float> *logits,
                     uint64_t *compute_start) {
     const int n = (int)chunk->decoded.images.size();
@@ -53,21 +75,11 @@ void classify_chunk(const Instance &instance, ImageChunk *chunk, std::vector<flo
     const cnx_status call =
         cnx_engine_classify_images(instance.engine, chunk->decoded.images.data(), n, nullptr, 0,
                                    nullptr, logits->data() + first * classes, status.data());
-    if (call != CNX_OK) {
-        // An image's own status says why it failed; an image the call never
-        // reached (it failed as a whole: memory, the device) has the call's.
-        const std::string cause = cnx_last_error();
-        for (int i = 0; i < n; i++) {
-            auto [p, row] = chunk->owners[i];
-            if (p->error)
-                continue;
-            if (status[i] != CNX_OK)
-                p->error = triton_error(triton_error_code(status[i]), "%s[%d]: %s", kImageInput,
-                                        row, cnx_status_string(status[i]));
-            else if (!std::isfinite((*logits)[(first + i) * classes]))
-                p->error = triton_error(triton_error_code(call), "%s[%d]: %s", kImageInput, row,
-                                        cause.c_str());
-        }
+    for (int i = 0; call != CNX_OK && i < n; i++) {
+        float *row_logits = logits->data() + (first + i) * classes;
+        auto [p, row] = chunk->owners[i];
+        if (!p->error && (status[i] != CNX_OK || !std::isfinite(row_logits[0])))
+            p->error = classify_alone(instance, chunk->decoded.images[i], row, row_logits);
     }
     chunk->decoded.clear();
     chunk->owners.clear();
@@ -130,7 +142,7 @@ void forward_group(const Instance &instance, const std::vector<Pending *> &group
         return;
     }
     for (Pending *p : group)
-        p->error = triton_error_from_cnx(status, kTensorInput);
+        p->error = triton_error_from_cnx(status, ErrorSource::kRequest, kTensorInput);
 }
 
 // Reads every request's INPUT and runs each run of same-sized requests as
@@ -175,7 +187,7 @@ TRITONSERVER_Error *write_probabilities(const float *logits, int rows, int num_c
                                     kProbsOutput, row);
         cnx_status status = cnx_top_k(row_logits, num_classes, num_classes, ranked.data());
         if (status != CNX_OK)
-            return triton_error_from_cnx(status, kProbsOutput);
+            return triton_error_from_cnx(status, ErrorSource::kRequest, kProbsOutput);
         for (const cnx_prediction &p : ranked)
             probs[(size_t)row * num_classes + p.class_index] = p.probability;
     }

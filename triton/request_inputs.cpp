@@ -126,7 +126,8 @@ TRITONSERVER_Error *ImageRequest::decode(int row, int64_t max_pixels, cnx_image 
     cnx_status status =
         cnx_image_decode_memory(data_.bytes + element.offset, element.length, max_pixels, image);
     if (status != CNX_OK)
-        return triton_error(triton_error_code(status), "%s[%d]: %s", kImageInput, row,
+        return triton_error(triton_error_code(status, ErrorSource::kRequest), "%s[%d]: %s",
+                            kImageInput, row,
                             without_memory_name(cnx_last_error()));
     return nullptr;
 }

@@ -9,17 +9,18 @@ constexpr size_t kMessageSize = 1024;
 
 }  // namespace
 
-TRITONSERVER_Error_Code triton_error_code(cnx_status status) {
+TRITONSERVER_Error_Code triton_error_code(cnx_status status, ErrorSource source) {
     switch (status) {
     case CNX_ERROR_INVALID_ARGUMENT:
     case CNX_ERROR_IMAGE:
     case CNX_ERROR_TOO_LARGE:
         return TRITONSERVER_ERROR_INVALID_ARG;
-    case CNX_ERROR_IO:
-        return TRITONSERVER_ERROR_NOT_FOUND;
     case CNX_ERROR_UNSUPPORTED:
     case CNX_ERROR_WEIGHTS:
-        return TRITONSERVER_ERROR_UNSUPPORTED;
+        return source == ErrorSource::kRequest ? TRITONSERVER_ERROR_INVALID_ARG
+                                               : TRITONSERVER_ERROR_UNSUPPORTED;
+    case CNX_ERROR_IO:
+        return TRITONSERVER_ERROR_NOT_FOUND;
     case CNX_ERROR_NO_DEVICE:
         return TRITONSERVER_ERROR_UNAVAILABLE;
     default:
@@ -36,9 +37,10 @@ TRITONSERVER_Error *triton_error(TRITONSERVER_Error_Code code, const char *forma
     return TRITONSERVER_ErrorNew(code, message);
 }
 
-TRITONSERVER_Error *triton_error_from_cnx(cnx_status status, const char *context) {
+TRITONSERVER_Error *triton_error_from_cnx(cnx_status status, ErrorSource source,
+                                          const char *context) {
     const char *cause = cnx_last_error();
-    return triton_error(triton_error_code(status), "%s: %s", context,
+    return triton_error(triton_error_code(status, source), "%s: %s", context,
                         cause[0] ? cause : cnx_status_string(status));
 }
 

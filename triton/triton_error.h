@@ -11,13 +11,20 @@
 TRITONSERVER_Error *triton_error(TRITONSERVER_Error_Code code, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* The Triton code for a cnx status: whose fault it was (INVALID_ARG for bad
- * input, UNAVAILABLE for a missing device, ...). */
-TRITONSERVER_Error_Code triton_error_code(cnx_status status);
+/* Where a failed cnx call's input came from: a model's files and config,
+ * or a request. */
+enum class ErrorSource { kLoad, kRequest };
+
+/* The Triton code for a cnx status, which says whose fault it was: what a
+ * request's data causes (a corrupt, unsupported or too large image, a bad
+ * value) is INVALID_ARG, so that clients get 400; a model that cannot load
+ * says why (NOT_FOUND, UNSUPPORTED, UNAVAILABLE for a missing device). */
+TRITONSERVER_Error_Code triton_error_code(cnx_status status, ErrorSource source);
 
 /* The error for a failed cnx call: cnx_last_error() after `context: `, with
  * the code of triton_error_code. */
-TRITONSERVER_Error *triton_error_from_cnx(cnx_status status, const char *context);
+TRITONSERVER_Error *triton_error_from_cnx(cnx_status status, ErrorSource source,
+                                          const char *context);
 
 /* One line in the server's log, at `level`, naming the caller's file and
  * line as Triton's own lines do. */

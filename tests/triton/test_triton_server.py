@@ -238,6 +238,7 @@ def test_bad_image_fails_alone_and_stats_count(client, server, expected):
     inputs = [image_input([read(p)]) for p in good]
     inputs.append(image_input([CORRUPT]))                          # a corrupt image alone
     inputs.append(image_input([read(good[0]), b"", read(good[1])]))  # one bad image of three
+    inputs.append(image_input([b"just some text"]))              # not an image at all
     results = send_all(client, "digits_batching", inputs)
 
     for probs, path in zip(results[:6], good):
@@ -246,15 +247,18 @@ def test_bad_image_fails_alone_and_stats_count(client, server, expected):
     assert "IMAGE[0]: corrupt PNG" in results[6].message(), results[6].message()
     assert isinstance(results[7], InferenceServerException)
     assert "IMAGE[1]: empty (0 bytes)" in results[7].message(), results[7].message()
+    assert isinstance(results[8], InferenceServerException)
+    assert "IMAGE[0]: not a PNG or JPEG" in results[8].message(), results[8].message()
+    assert all(r.status() == "400" for r in results[6:]), [r.status() for r in results[6:]]
 
     stats, inferences, executions = model_stats(server, "digits_batching")
     assert int(stats["success"]["count"]) == 6
-    assert int(stats["fail"]["count"]) == 2
+    assert int(stats["fail"]["count"]) == 3
     assert int(inferences) == 6
     assert 1 <= int(executions) < 6  # the good requests ran together with the bad ones
     assert metric(server, "nv_inference_request_success", "digits_batching") == 6
     assert metric(server, "nv_inference_request_failure", "digits_batching",
-                  'reason="BACKEND",') == 2
+                  'reason="BACKEND",') == 3
     assert metric(server, "nv_inference_count", "digits_batching") == 6
     assert metric(server, "nv_inference_exec_count", "digits_batching") == int(executions)
 
