@@ -99,7 +99,7 @@ void run_image_requests(const Instance &instance, std::vector<Pending> *pending,
     size_t rows = 0;
     for (Pending &p : *pending) {
         ImageRequest request;
-        if ((p.error = request.read(p.request, config)))
+        if ((p.error = request.parse(p.request, config)))
             continue;
         p.rows = request.rows();
         p.first_row = rows;

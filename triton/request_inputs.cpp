@@ -81,7 +81,7 @@ void DecodedImages::clear() {
     pixel_bytes = 0;
 }
 
-TRITONSERVER_Error *ImageRequest::read(TRITONBACKEND_Request *request, const ModelConfig &config) {
+TRITONSERVER_Error *ImageRequest::parse(TRITONBACKEND_Request *request, const ModelConfig &config) {
     if (TRITONSERVER_Error *error = read_input_data(request, kImageInput, &data_))
         return error;
     if (data_.datatype != TRITONSERVER_TYPE_BYTES)

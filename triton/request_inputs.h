@@ -35,7 +35,7 @@ struct InputData {
 class ImageRequest {
   public:
     /* Reads the input and finds its elements; the error names the cause. */
-    TRITONSERVER_Error *read(TRITONBACKEND_Request *request, const ModelConfig &config);
+    TRITONSERVER_Error *parse(TRITONBACKEND_Request *request, const ModelConfig &config);
     int rows() const { return (int)elements_.size(); }
     /* Decodes element `row`; the error names it and the cause. */
     TRITONSERVER_Error *decode(int row, int64_t max_pixels, cnx_image *image) const;
